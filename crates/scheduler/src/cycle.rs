@@ -322,12 +322,18 @@ pub struct Profile {
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub(crate) candidates: Vec<u32>,
-    pub(crate) working: Vec<u32>,
-    pub(crate) scores: Vec<f64>,
-    pub(crate) totals: Vec<f64>,
-    pub(crate) scored: Vec<ScoredCandidate>,
+    pub(crate) profile: ProfileBuffers,
     pub(crate) data: CycleData,
     pub(crate) to_run: Vec<usize>,
+}
+
+/// Reusable buffers for one profile run.
+#[derive(Debug, Default)]
+pub(crate) struct ProfileBuffers {
+    working: Vec<u32>,
+    scores: Vec<f64>,
+    totals: Vec<f64>,
+    scored: Vec<ScoredCandidate>,
 }
 
 /// Options for one profile run.
@@ -342,12 +348,15 @@ pub(crate) fn run_profile(
     cx: &CycleContext<'_>,
     rng: &mut CycleRng,
     candidates: &[u32],
-    working: &mut Vec<u32>,
-    scores: &mut Vec<f64>,
-    totals: &mut Vec<f64>,
-    scored: &mut Vec<ScoredCandidate>,
+    buffers: &mut ProfileBuffers,
     options: RunOptions,
 ) -> Result<ProfileResult, SchedulingError> {
+    let ProfileBuffers {
+        working,
+        scores,
+        totals,
+        scored,
+    } = buffers;
     let states = cx.pool.endpoints();
     working.clear();
     working.extend_from_slice(candidates);
@@ -380,14 +389,19 @@ pub(crate) fn run_profile(
     }
 
     scored.clear();
-    scored.extend(working.iter().zip(totals.iter()).filter_map(|(&p, &score)| {
-        let state = states.get(p as usize)?;
-        Some(ScoredCandidate {
-            endpoint: state.id(),
-            position: p,
-            score,
-        })
-    }));
+    scored.extend(
+        working
+            .iter()
+            .zip(totals.iter())
+            .filter_map(|(&p, &score)| {
+                let state = states.get(p as usize)?;
+                Some(ScoredCandidate {
+                    endpoint: state.id(),
+                    position: p,
+                    score,
+                })
+            }),
+    );
     let recorded: Vec<(EndpointId, f64)> = if options.record_scores {
         scored.iter().map(|s| (s.endpoint, s.score)).collect()
     } else {

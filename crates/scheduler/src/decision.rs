@@ -4,8 +4,8 @@ use crate::endpoint::EndpointId;
 use crate::pool::{EndpointState, PoolSnapshot};
 use smallvec::SmallVec;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What one profile picked.
 #[derive(Debug, Clone, PartialEq, Default)]

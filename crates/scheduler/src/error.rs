@@ -60,7 +60,9 @@ pub enum SchedulingError {
         saturation: f64,
     },
     /// Every profile failed; `profile` and `filter` name the first failure: 429.
-    #[error("failed to find target endpoint: profile {profile:?}: filter {filter:?} left no endpoints available for the given request")]
+    #[error(
+        "failed to find target endpoint: profile {profile:?}: filter {filter:?} left no endpoints available for the given request"
+    )]
     AllFilteredOut {
         /// The profile whose filters emptied the candidate list.
         profile: Arc<str>,
@@ -136,7 +138,9 @@ pub struct ConfigIssue {
 impl fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.plugin {
-            Some(p) if !self.path.is_empty() => write!(f, "{} ({}): {}", self.path, p, self.message),
+            Some(p) if !self.path.is_empty() => {
+                write!(f, "{} ({}): {}", self.path, p, self.message)
+            }
             Some(p) => write!(f, "({}): {}", p, self.message),
             None if !self.path.is_empty() => write!(f, "{}: {}", self.path, self.message),
             None => f.write_str(&self.message),
@@ -157,7 +161,11 @@ impl ConfigError {
     }
 
     /// An error with one issue.
-    pub fn single(path: impl Into<String>, plugin: Option<String>, message: impl Into<String>) -> Self {
+    pub fn single(
+        path: impl Into<String>,
+        plugin: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
         ConfigError {
             issues: vec![ConfigIssue {
                 path: path.into(),
@@ -216,7 +224,10 @@ mod tests {
     #[test]
     fn status_codes_follow_the_reference() {
         assert_eq!(SchedulingError::NoCandidates.http_status(), 503);
-        assert_eq!(SchedulingError::Saturated { saturation: 1.0 }.http_status(), 429);
+        assert_eq!(
+            SchedulingError::Saturated { saturation: 1.0 }.http_status(),
+            429
+        );
         let f = SchedulingError::AllFilteredOut {
             profile: "default".into(),
             filter: "f".into(),
@@ -248,7 +259,10 @@ mod tests {
         ]);
         let s = e.to_string();
         assert!(s.contains("2 problems"), "{s}");
-        assert!(s.contains("plugins[0].parameters.blockSize (p (prefix-cache-scorer)): expected"), "{s}");
+        assert!(
+            s.contains("plugins[0].parameters.blockSize (p (prefix-cache-scorer)): expected"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -5,20 +5,22 @@
 //! `utilization-detector` is both a [`Filter`] and a [`SaturationDetector`]. The cycle, in order
 //! (see [`crate::cycle`] for the runner):
 //!
-//! 1. **Candidates**: the pool snapshot's endpoints, narrowed by the gateway's subset hint, then
-//!    by the staleness guard (endpoints with stale metrics drop out unless all are stale).
-//! 2. **Admission**: a sheddable request (priority < 0) is refused with 429 when the
-//!    [`SaturationDetector`] reports saturation ≥ 1.0.
-//! 3. **PrepareData**: every [`DataProducer`] writes per-candidate data (prefix matches, in-flight
+//! 1. **Candidates**: the pool snapshot's endpoints, narrowed by the gateway's subset hint.
+//! 2. **PrepareData**: every [`DataProducer`] writes per-candidate data (prefix matches, in-flight
 //!    load) into [`CycleData`], in dependency order.
-//! 4. **Profiles**: the [`ProfileHandler`] chooses profiles to run, repeatedly, until it chooses
+//! 3. **Admission**: a sheddable request (priority < 0) is refused with 429 when the
+//!    [`SaturationDetector`] reports saturation ≥ 1.0.
+//! 4. **Staleness guard**: endpoints whose metrics are older than the scheduler's bound drop
+//!    out, unless every candidate is stale (see
+//!    [`SchedulerBuilder::metrics_staleness`](crate::SchedulerBuilder::metrics_staleness)).
+//! 5. **Profiles**: the [`ProfileHandler`] chooses profiles to run, repeatedly, until it chooses
 //!    none. Each profile runs its [`Filter`]s in order (stopping at the first empty result), then
 //!    its [`Scorer`]s (each score clamped to `[0, 1]`, multiplied by its weight and summed — no
 //!    division by the sum of weights, as in the reference), then its [`Picker`].
-//! 5. **ProcessResults**: the handler names the primary profile, whose picks are the destination.
-//! 6. **PreRequest**: every [`RequestHooks`] plugin sees the result (the prefix index records the
+//! 6. **ProcessResults**: the handler names the primary profile, whose picks are the destination.
+//! 7. **PreRequest**: every [`RequestHooks`] plugin sees the result (the prefix index records the
 //!    prompt's blocks on the chosen endpoint; in-flight counters go up).
-//! 7. Later, the caller reports [`RequestHooks::on_response_start`] and
+//! 8. Later, the caller reports [`RequestHooks::on_response_start`] and
 //!    [`RequestHooks::on_complete`] through the scheduler, so counters go down.
 //!
 //! # Be careful
@@ -57,7 +59,7 @@ use std::sync::Arc;
 ///     fn as_scorer(&self) -> Option<&dyn Scorer> { Some(self) }
 /// }
 /// ```
-pub trait Plugin: Send + Sync + Debug {
+pub trait Plugin: std::any::Any + Send + Sync + Debug {
     /// The registered type name, e.g. `queue-scorer`.
     fn type_name(&self) -> &str;
 
@@ -97,6 +99,15 @@ pub trait Plugin: Send + Sync + Debug {
     /// Called when the pool's membership changed: drop per-endpoint state of endpoints that are
     /// no longer in `pool` (by [`EndpointUid`](crate::EndpointUid)).
     fn retain_endpoints(&self, _pool: &crate::PoolSnapshot) {}
+}
+
+impl dyn Plugin {
+    /// This plugin as its concrete type, e.g. to inspect an
+    /// [`ApproxPrefixCacheProducer`](crate::plugins::producer::approx_prefix_cache_producer::ApproxPrefixCacheProducer)'s
+    /// index.
+    pub fn downcast_ref<T: Plugin>(&self) -> Option<&T> {
+        (self as &dyn std::any::Any).downcast_ref::<T>()
+    }
 }
 
 impl<P: Plugin + ?Sized> Plugin for Arc<P> {
@@ -196,7 +207,12 @@ pub trait Scorer: Send + Sync {
 /// destination; the others are fallbacks.
 pub trait Picker: Send + Sync {
     /// Reorders `scored` and returns the number of picks.
-    fn pick(&self, cx: &CycleContext<'_>, rng: &mut CycleRng, scored: &mut [ScoredCandidate]) -> usize;
+    fn pick(
+        &self,
+        cx: &CycleContext<'_>,
+        rng: &mut CycleRng,
+        scored: &mut [ScoredCandidate],
+    ) -> usize;
 }
 
 /// The outcome of one profile run, as the profile handler sees it.

@@ -271,12 +271,20 @@ impl PoolTransaction<'_> {
         self.changed = true;
         if let Some(&id) = self.by_name.get(endpoint.name()) {
             if let Some(Some(old)) = self.slots.get(id.index()) {
-                let same_target =
-                    old.endpoint.address() == endpoint.address() && old.endpoint.port() == endpoint.port();
+                let same_target = old.endpoint.address() == endpoint.address()
+                    && old.endpoint.port() == endpoint.port();
                 let (old_uid, old_metrics) = (old.uid, old.metrics.clone());
-                let uid = if same_target { old_uid } else { self.fresh_uid() };
+                let uid = if same_target {
+                    old_uid
+                } else {
+                    self.fresh_uid()
+                };
                 self.membership_changed |= !same_target;
-                let metrics = if same_target { old_metrics } else { Metrics::default() };
+                let metrics = if same_target {
+                    old_metrics
+                } else {
+                    Metrics::default()
+                };
                 self.slots[id.index()] = Some(Arc::new(EndpointState {
                     id,
                     uid,
@@ -383,9 +391,23 @@ mod tests {
         };
         pool.update_metrics("a", m).unwrap();
         pool.upsert(Endpoint::new("a", "1.1.1.1", 1).with_label("x", "y"));
-        assert_eq!(pool.snapshot().by_name("a").unwrap().metrics().waiting_queue_size, 4);
+        assert_eq!(
+            pool.snapshot()
+                .by_name("a")
+                .unwrap()
+                .metrics()
+                .waiting_queue_size,
+            4
+        );
         pool.upsert(Endpoint::new("a", "1.1.1.9", 1));
-        assert_eq!(pool.snapshot().by_name("a").unwrap().metrics().waiting_queue_size, 0);
+        assert_eq!(
+            pool.snapshot()
+                .by_name("a")
+                .unwrap()
+                .metrics()
+                .waiting_queue_size,
+            0
+        );
     }
 
     #[test]
@@ -398,10 +420,20 @@ mod tests {
     #[test]
     fn set_endpoints_replaces_membership() {
         let pool = Pool::new();
-        pool.set_endpoints([Endpoint::new("a", "1.1.1.1", 1), Endpoint::new("b", "1.1.1.2", 1)]);
-        pool.set_endpoints([Endpoint::new("b", "1.1.1.2", 1), Endpoint::new("c", "1.1.1.3", 1)]);
+        pool.set_endpoints([
+            Endpoint::new("a", "1.1.1.1", 1),
+            Endpoint::new("b", "1.1.1.2", 1),
+        ]);
+        pool.set_endpoints([
+            Endpoint::new("b", "1.1.1.2", 1),
+            Endpoint::new("c", "1.1.1.3", 1),
+        ]);
         let snap = pool.snapshot();
-        let names: Vec<&str> = snap.endpoints().iter().map(|e| e.endpoint().name()).collect();
+        let names: Vec<&str> = snap
+            .endpoints()
+            .iter()
+            .map(|e| e.endpoint().name())
+            .collect();
         assert_eq!(names.len(), 2);
         assert!(names.contains(&"b") && names.contains(&"c"));
     }

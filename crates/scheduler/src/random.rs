@@ -84,11 +84,7 @@ impl CycleRng {
     /// A uniform integer in `0..n`; `n` must be at least 1 (0 is treated as 1).
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {
-        if n <= 1 {
-            0
-        } else {
-            self.0.random_range(0..n)
-        }
+        if n <= 1 { 0 } else { self.0.random_range(0..n) }
     }
 
     /// `true` with probability `p` (clamped to `[0, 1]`).

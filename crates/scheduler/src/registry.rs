@@ -9,8 +9,8 @@
 use crate::cycle::NamedPlugin;
 use crate::error::ParamError;
 use crate::plugin::Plugin;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -74,7 +74,13 @@ pub enum ExternalRole {
     UsageLimitPolicy,
 }
 
-type BuildFn = dyn Fn(Option<&serde_json::Value>, &BuildContext<'_>) -> Result<(Arc<dyn Plugin>, serde_json::Value), ParamError>
+/// A built instance with its normalised parameters.
+pub type Built = (Arc<dyn Plugin>, serde_json::Value);
+
+type BuildFn = dyn Fn(
+        Option<&serde_json::Value>,
+        &BuildContext<'_>,
+    ) -> Result<(Arc<dyn Plugin>, serde_json::Value), ParamError>
     + Send
     + Sync;
 
@@ -180,8 +186,9 @@ impl Registry {
             let normalised = serde_json::to_value(&params)
                 .map_err(|e| ParamError::new("", format!("cannot serialise parameters: {e}")))?;
             Ok((
-                Arc::new(crate::plugins::external::ExternalPlugin::new(type_name, role))
-                    as Arc<dyn Plugin>,
+                Arc::new(crate::plugins::external::ExternalPlugin::new(
+                    type_name, role,
+                )) as Arc<dyn Plugin>,
                 normalised,
             ))
         });
@@ -191,10 +198,13 @@ impl Registry {
         &mut self,
         type_name: &str,
         external: Option<ExternalRole>,
-        build: impl Fn(Option<&serde_json::Value>, &BuildContext<'_>) -> Result<(Arc<dyn Plugin>, serde_json::Value), ParamError>
-            + Send
-            + Sync
-            + 'static,
+        build: impl Fn(
+            Option<&serde_json::Value>,
+            &BuildContext<'_>,
+        ) -> Result<(Arc<dyn Plugin>, serde_json::Value), ParamError>
+        + Send
+        + Sync
+        + 'static,
     ) -> Result<(), RegistryError> {
         if type_name.is_empty() {
             return Err(RegistryError::EmptyName);
@@ -234,7 +244,7 @@ impl Registry {
         type_name: &str,
         parameters: Option<&serde_json::Value>,
         cx: &BuildContext<'_>,
-    ) -> Option<Result<(Arc<dyn Plugin>, serde_json::Value), ParamError>> {
+    ) -> Option<Result<Built, ParamError>> {
         let factory = self.factories.get(type_name)?;
         Some((factory.build)(parameters, cx))
     }

@@ -1,7 +1,9 @@
 //! The [`Scheduler`]: one configured set of profiles over one [`Pool`], making decisions.
 
-use crate::config::{resolve, EndpointPickerConfig, ResolvedConfig};
-use crate::cycle::{run_profile, Candidates, CycleContext, CycleData, NamedPlugin, Profile, RunOptions, Scratch};
+use crate::config::{EndpointPickerConfig, ResolvedConfig, resolve};
+use crate::cycle::{
+    Candidates, CycleContext, CycleData, NamedPlugin, Profile, RunOptions, Scratch, run_profile,
+};
 use crate::decision::{Decision, ProfileRun, ScheduleResult};
 use crate::error::{ConfigError, SchedulingError};
 use crate::plugin::ProfileOutcome;
@@ -14,8 +16,8 @@ use crate::time::{Clock, SystemClock};
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The default bound on metrics age beyond which an endpoint cannot win while a fresher one
@@ -193,8 +195,8 @@ impl SchedulerBuilder {
         let registry = self.registry.take().unwrap_or_else(Registry::with_builtins);
         let default = EndpointPickerConfig::default_config();
         // A custom registry without the built-in types falls back to the built-ins.
-        let resolved = resolve(&default, &registry)
-            .or_else(|_| resolve(&default, &Registry::with_builtins()));
+        let resolved =
+            resolve(&default, &registry).or_else(|_| resolve(&default, &Registry::with_builtins()));
         match resolved {
             Ok(resolved) => self.build_resolved(resolved),
             Err(e) => unreachable_default(e),
@@ -280,10 +282,7 @@ impl Scheduler {
         with_scratch(|s| {
             let Scratch {
                 candidates,
-                working,
-                scores,
-                totals,
-                scored,
+                profile: buffers,
                 data,
                 to_run,
             } = s;
@@ -297,7 +296,9 @@ impl Scheduler {
                     states
                         .iter()
                         .enumerate()
-                        .filter(|(_, s)| hint.iter().any(|h| hint_host(h) == s.endpoint().address()))
+                        .filter(|(_, s)| {
+                            hint.iter().any(|h| hint_host(h) == s.endpoint().address())
+                        })
                         .map(|(i, _)| i as u32),
                 ),
             }
@@ -311,17 +312,26 @@ impl Scheduler {
                 data: &NO_DATA,
             };
 
-            // 2. Admission: sheddable requests on a saturated pool are refused.
+            // 2. PrepareData, over every candidate (the reference runs it after admission; running
+            // it first lets a detector such as `concurrency-detector` see in-flight counts).
+            for p in &self.producers {
+                if let Some(producer) = p.plugin.as_data_producer() {
+                    producer.prepare(&bare, Candidates::new(states, candidates), data);
+                }
+            }
+
+            // 3. Admission: sheddable requests on a saturated pool are refused.
             if request.is_sheddable() {
                 if let Some(detector) = self.detector.plugin.as_saturation_detector() {
-                    let saturation = detector.saturation(&bare, Candidates::new(states, candidates));
+                    let cx = CycleContext { data, ..bare };
+                    let saturation = detector.saturation(&cx, Candidates::new(states, candidates));
                     if saturation >= 1.0 {
                         return Err(SchedulingError::Saturated { saturation });
                     }
                 }
             }
 
-            // Staleness guard (reference issue #1497): stale endpoints never win on stale numbers
+            // 4. Staleness guard (reference issue #1497): stale endpoints never win on stale numbers
             // while a fresh endpoint exists.
             if let Some(threshold) = self.staleness {
                 let fresh = candidates
@@ -333,14 +343,7 @@ impl Scheduler {
                 }
             }
 
-            // 3. PrepareData.
-            for p in &self.producers {
-                if let Some(producer) = p.plugin.as_data_producer() {
-                    producer.prepare(&bare, Candidates::new(states, candidates), data);
-                }
-            }
-
-            // 4. Profiles.
+            // 5. Profiles.
             let cx = CycleContext {
                 request,
                 pool: &snapshot,
@@ -352,8 +355,9 @@ impl Scheduler {
                     reason: format!("plugin {:?} is not a profile handler", self.handler.name),
                 }
             })?;
-            let mut outcomes: SmallVec<[ProfileOutcome; 2]> =
-                (0..self.profiles.len()).map(|_| ProfileOutcome::NotRun).collect();
+            let mut outcomes: SmallVec<[ProfileOutcome; 2]> = (0..self.profiles.len())
+                .map(|_| ProfileOutcome::NotRun)
+                .collect();
             let mut ran_any = false;
             for _round in 0..=self.profiles.len() {
                 to_run.clear();
@@ -362,17 +366,16 @@ impl Scheduler {
                     break;
                 }
                 for &i in to_run.iter() {
-                    let Some(profile) = self.profiles.get(i) else { continue };
+                    let Some(profile) = self.profiles.get(i) else {
+                        continue;
+                    };
                     ran_any = true;
                     outcomes[i] = match run_profile(
                         profile,
                         &cx,
                         &mut rng,
                         candidates,
-                        working,
-                        scores,
-                        totals,
-                        scored,
+                        buffers,
                         RunOptions {
                             record_scores: options.record_scores,
                         },
@@ -384,11 +387,14 @@ impl Scheduler {
             }
             if !ran_any {
                 return Err(SchedulingError::Internal {
-                    reason: format!("failed to run any scheduler profile for request {}", request.id),
+                    reason: format!(
+                        "failed to run any scheduler profile for request {}",
+                        request.id
+                    ),
                 });
             }
 
-            // 5. ProcessResults.
+            // 6. ProcessResults.
             let primary_profile = handler.process_results(&cx, &self.profile_names, &outcomes)?;
             let mut profiles = SmallVec::new();
             let mut primary = None;
@@ -407,7 +413,10 @@ impl Scheduler {
                 return Err(SchedulingError::ProfileFailed {
                     reason: format!(
                         "primary profile {:?} has no result",
-                        self.profile_names.get(primary_profile).map(|n| &**n).unwrap_or("?")
+                        self.profile_names
+                            .get(primary_profile)
+                            .map(|n| &**n)
+                            .unwrap_or("?")
                     ),
                 });
             };
@@ -417,7 +426,7 @@ impl Scheduler {
                 token_estimate: estimate_tokens(request),
             };
 
-            // 6. PreRequest.
+            // 7. PreRequest.
             for h in &self.hooks {
                 if let Some(hooks) = h.plugin.as_request_hooks() {
                     hooks.pre_request(&cx, &result);

@@ -138,7 +138,12 @@ impl PoolBuilder {
 /// Runs `scorer` over every endpoint of `snapshot` for a prompt-less request for `model`, at
 /// [`TEST_NOW`], and returns the scores in endpoint order.
 pub fn score(scorer: &dyn Scorer, snapshot: &PoolSnapshot, model: &str) -> Vec<f64> {
-    score_request(scorer, snapshot, &Request::new("test", model), &CycleData::empty())
+    score_request(
+        scorer,
+        snapshot,
+        &Request::new("test", model),
+        &CycleData::empty(),
+    )
 }
 
 /// Runs `scorer` for `request` with producer `data`.
@@ -156,14 +161,24 @@ pub fn score_request(
         data,
     };
     let mut out = vec![0.0; positions.len()];
-    scorer.score(&cx, Candidates::new(snapshot.endpoints(), &positions), &mut out);
+    scorer.score(
+        &cx,
+        Candidates::new(snapshot.endpoints(), &positions),
+        &mut out,
+    );
     out
 }
 
 /// Runs `filter` over every endpoint of `snapshot` for a prompt-less request for `model`, with
 /// a generator seeded by `seed`, and returns the names kept.
 pub fn filter(filter: &dyn Filter, snapshot: &PoolSnapshot, model: &str, seed: u64) -> Vec<String> {
-    filter_request(filter, snapshot, &Request::new("test", model), &CycleData::empty(), seed)
+    filter_request(
+        filter,
+        snapshot,
+        &Request::new("test", model),
+        &CycleData::empty(),
+        seed,
+    )
 }
 
 /// Runs `filter` for `request` with producer `data`.
@@ -184,5 +199,7 @@ pub fn filter_request(
     let mut rng = CycleRng::seed_from_u64(seed);
     let mut list = CandidateList::new(snapshot.endpoints(), &mut positions);
     filter.filter(&cx, &mut rng, &mut list);
-    list.iter().map(|e| e.endpoint().name().to_string()).collect()
+    list.iter()
+        .map(|e| e.endpoint().name().to_string())
+        .collect()
 }

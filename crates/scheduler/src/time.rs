@@ -6,8 +6,8 @@
 //! [`SystemClock`]; simulators and tests drive a [`ManualClock`] so that the same inputs give the
 //! same decisions.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A point on the scheduler's monotonic timeline, in nanoseconds since the clock's epoch.

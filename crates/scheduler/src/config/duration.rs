@@ -133,7 +133,15 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for n in [0u64, 200_000_000, 2_000_000_000, 90_000_000_000, 3_600_000_000_000, 1_500, 7] {
+        for n in [
+            0u64,
+            200_000_000,
+            2_000_000_000,
+            90_000_000_000,
+            3_600_000_000_000,
+            1_500,
+            7,
+        ] {
             let d = Duration::from_nanos(n);
             assert_eq!(parse_go_duration(&format_go_duration(d)), Ok(d));
         }

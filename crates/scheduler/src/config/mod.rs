@@ -41,8 +41,8 @@ mod quantity;
 mod resolve;
 
 pub use duration::{format_go_duration, go_duration, parse_go_duration};
-pub use quantity::{parse_quantity, Quantity};
-pub use resolve::{resolve, ResolvedConfig};
+pub use quantity::{Quantity, parse_quantity};
+pub use resolve::{ResolvedConfig, resolve};
 
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,8 @@
 //! From the configuration as written to the validated plugin graph.
 
 use super::{
-    DataLayerSpec, DataSourceSpec, EndpointPickerConfig, PluginRef, PluginSpec, ProfilePluginRef,
-    SchedulingProfileSpec, API_VERSION, FEATURE_GATES, KIND,
+    API_VERSION, DataLayerSpec, DataSourceSpec, EndpointPickerConfig, FEATURE_GATES, KIND,
+    PluginRef, PluginSpec, ProfilePluginRef, SchedulingProfileSpec,
 };
 use crate::cycle::{NamedPlugin, Profile};
 use crate::error::{ConfigError, ConfigIssue};
@@ -86,7 +86,12 @@ struct Resolver<'r> {
 }
 
 impl Resolver<'_> {
-    fn issue(&mut self, path: impl Into<String>, plugin: Option<String>, message: impl Into<String>) {
+    fn issue(
+        &mut self,
+        path: impl Into<String>,
+        plugin: Option<String>,
+        message: impl Into<String>,
+    ) {
         self.issues.push(ConfigIssue {
             path: path.into(),
             plugin,
@@ -139,7 +144,11 @@ impl Resolver<'_> {
                 Some(name)
             }
             Some(Err(e)) => {
-                self.issue("plugins", Some(type_name.to_string()), format!("default instance: {e}"));
+                self.issue(
+                    "plugins",
+                    Some(type_name.to_string()),
+                    format!("default instance: {e}"),
+                );
                 None
             }
             None => {
@@ -167,7 +176,10 @@ fn non_empty(v: serde_json::Value) -> Option<serde_json::Value> {
 ///
 /// # Errors
 /// A [`ConfigError`] listing every problem, each with its path and plugin.
-pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<ResolvedConfig, ConfigError> {
+pub fn resolve(
+    config: &EndpointPickerConfig,
+    registry: &Registry,
+) -> Result<ResolvedConfig, ConfigError> {
     let mut r = Resolver {
         registry,
         issues: Vec::new(),
@@ -180,8 +192,16 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
 
     match config.api_version.as_deref() {
         Some(API_VERSION) => {}
-        Some(other) => r.issue("apiVersion", None, format!("expected {API_VERSION:?}, got {other:?}")),
-        None => r.issue("apiVersion", None, format!("missing; expected {API_VERSION:?}")),
+        Some(other) => r.issue(
+            "apiVersion",
+            None,
+            format!("expected {API_VERSION:?}, got {other:?}"),
+        ),
+        None => r.issue(
+            "apiVersion",
+            None,
+            format!("missing; expected {API_VERSION:?}"),
+        ),
     }
     match config.kind.as_deref() {
         Some(KIND) => {}
@@ -202,13 +222,21 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
     for (i, spec) in config.plugins.iter().enumerate() {
         let path = format!("plugins[{i}]");
         if spec.type_name.is_empty() {
-            r.issue(format!("{path}.type"), spec.name.clone(), "missing plugin type");
+            r.issue(
+                format!("{path}.type"),
+                spec.name.clone(),
+                "missing plugin type",
+            );
             continue;
         }
         let name = spec.instance_name().to_string();
         let label = format!("{name} ({})", spec.type_name);
         if r.find(&name).is_some() {
-            r.issue(format!("{path}.name"), Some(label), format!("duplicate plugin name {name:?}"));
+            r.issue(
+                format!("{path}.name"),
+                Some(label),
+                format!("duplicate plugin name {name:?}"),
+            );
             continue;
         }
         let cx = BuildContext {
@@ -296,13 +324,19 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
         [one] => Some(r.instances[*one].clone()),
         [_, second, ..] => {
             let label = r.label(*second);
-            r.issue("plugins", Some(label), "only one profile handler may be defined");
+            r.issue(
+                "plugins",
+                Some(label),
+                "only one profile handler may be defined",
+            );
             None
         }
     };
     if let Some(h) = &handler {
         let (i, _) = r.find(&h.name).unwrap_or((0, h));
-        if r.types.get(i).map(String::as_str) == Some("single-profile-handler") && profile_specs.len() > 1 {
+        if r.types.get(i).map(String::as_str) == Some("single-profile-handler")
+            && profile_specs.len() > 1
+        {
             r.issue(
                 "schedulingProfiles",
                 Some(r.label(i)),
@@ -320,9 +354,17 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
     for (j, spec) in profile_specs.iter_mut().enumerate() {
         let path = format!("schedulingProfiles[{j}]");
         if spec.name.is_empty() {
-            r.issue(format!("{path}.name"), None, "profile names must not be empty");
+            r.issue(
+                format!("{path}.name"),
+                None,
+                "profile names must not be empty",
+            );
         } else if !profile_names.insert(spec.name.clone()) {
-            r.issue(format!("{path}.name"), None, format!("duplicate profile name {:?}", spec.name));
+            r.issue(
+                format!("{path}.name"),
+                None,
+                format!("duplicate profile name {:?}", spec.name),
+            );
         }
         let mut filters = Vec::new();
         let mut scorers = Vec::new();
@@ -333,7 +375,10 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
                 r.issue(
                     format!("{ppath}.pluginRef"),
                     None,
-                    format!("no plugin named {:?} is defined under plugins", pref.plugin_ref),
+                    format!(
+                        "no plugin named {:?} is defined under plugins",
+                        pref.plugin_ref
+                    ),
                 );
                 continue;
             };
@@ -346,16 +391,26 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
             if p.plugin.as_scorer().is_some() {
                 let w = *pref.weight.get_or_insert(1.0);
                 if !w.is_finite() {
-                    r.issue(format!("{ppath}.weight"), Some(label.clone()), format!("expected a finite number, got {w}"));
+                    r.issue(
+                        format!("{ppath}.weight"),
+                        Some(label.clone()),
+                        format!("expected a finite number, got {w}"),
+                    );
                 }
                 scorers.push((p.clone(), w));
                 used = true;
             } else if pref.weight.is_some() {
-                r.warnings.push(format!("{ppath}: weight is ignored: {label} is not a scorer"));
+                r.warnings.push(format!(
+                    "{ppath}: weight is ignored: {label} is not a scorer"
+                ));
             }
             if p.plugin.as_picker().is_some() {
                 if picker.is_some() {
-                    r.issue(format!("{ppath}.pluginRef"), Some(label.clone()), "a profile may have only one picker");
+                    r.issue(
+                        format!("{ppath}.pluginRef"),
+                        Some(label.clone()),
+                        "a profile may have only one picker",
+                    );
                 } else {
                     picker = Some(p.clone());
                 }
@@ -372,7 +427,11 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
         let picker = match picker {
             Some(p) => Some(p),
             None => {
-                let first = r.instances.iter().find(|p| p.plugin.as_picker().is_some()).cloned();
+                let first = r
+                    .instances
+                    .iter()
+                    .find(|p| p.plugin.as_picker().is_some())
+                    .cloned();
                 let p = match first {
                     Some(p) => Some(p),
                     None => r
@@ -405,14 +464,21 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
             Some((_, p)) if p.plugin.as_saturation_detector().is_some() => Some(p),
             Some((i, _)) => {
                 let label = r.label(i);
-                r.issue("saturationDetector.pluginRef", Some(label), "expected a saturation detector");
+                r.issue(
+                    "saturationDetector.pluginRef",
+                    Some(label),
+                    "expected a saturation detector",
+                );
                 None
             }
             None => {
                 r.issue(
                     "saturationDetector.pluginRef",
                     None,
-                    format!("no plugin named {:?} is defined under plugins", sd.plugin_ref),
+                    format!(
+                        "no plugin named {:?} is defined under plugins",
+                        sd.plugin_ref
+                    ),
                 );
                 None
             }
@@ -431,7 +497,12 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
     };
 
     // Parser (acted on by the gateway binding).
-    check_external_ref(&mut r, config.parser.as_ref().map(|p| p.plugin_ref.as_str()), "parser.pluginRef", ExternalRole::Parser);
+    check_external_ref(
+        &mut r,
+        config.parser.as_ref().map(|p| p.plugin_ref.as_str()),
+        "parser.pluginRef",
+        ExternalRole::Parser,
+    );
     if config.parser.is_none() {
         if let Some(n) = r.add_default("openai-parser") {
             r.out.parser = Some(PluginRef {
@@ -441,11 +512,19 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
     }
 
     // Data layer (acted on by the scraper).
-    let legacy_metrics = config.feature_gates.iter().any(|g| g == "enableLegacyMetrics");
+    let legacy_metrics = config
+        .feature_gates
+        .iter()
+        .any(|g| g == "enableLegacyMetrics");
     match &config.data_layer {
         Some(dl) => {
             for (i, src) in dl.sources.iter().enumerate() {
-                check_external_ref(&mut r, Some(&src.plugin_ref), &format!("dataLayer.sources[{i}].pluginRef"), ExternalRole::DataSource);
+                check_external_ref(
+                    &mut r,
+                    Some(&src.plugin_ref),
+                    &format!("dataLayer.sources[{i}].pluginRef"),
+                    ExternalRole::DataSource,
+                );
                 for (k, ex) in src.extractors.iter().enumerate() {
                     check_external_ref(
                         &mut r,
@@ -477,9 +556,13 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
     let flow_gate = config.feature_gates.iter().any(|g| g == "flowControl");
     if let Some(fc) = &config.flow_control {
         if !flow_gate {
-            r.warnings.push("flowControl is ignored: the flowControl feature gate is off".to_string());
+            r.warnings
+                .push("flowControl is ignored: the flowControl feature gate is off".to_string());
         }
-        for (field, q) in [("maxBytes", &fc.max_bytes), ("maxRequests", &fc.max_requests)] {
+        for (field, q) in [
+            ("maxBytes", &fc.max_bytes),
+            ("maxRequests", &fc.max_requests),
+        ] {
             if let Some(Err(e)) = q.as_ref().map(|q| q.value()) {
                 r.issue(format!("flowControl.{field}"), None, e);
             }
@@ -500,27 +583,54 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
             .iter()
             .enumerate()
             .map(|(i, b)| (format!("flowControl.priorityBands[{i}]"), b, true))
-            .chain(fc.default_priority_band.iter().map(|b| ("flowControl.defaultPriorityBand".to_string(), b, false)));
+            .chain(
+                fc.default_priority_band
+                    .iter()
+                    .map(|b| ("flowControl.defaultPriorityBand".to_string(), b, false)),
+            );
         let mut priorities = HashSet::new();
         for (path, band, needs_priority) in bands {
             match band.priority {
-                Some(p) if needs_priority && !priorities.insert(p) => {
-                    r.issue(format!("{path}.priority"), None, format!("duplicate priority {p}"))
-                }
-                None if needs_priority => r.issue(format!("{path}.priority"), None, "missing; expected an integer"),
+                Some(p) if needs_priority && !priorities.insert(p) => r.issue(
+                    format!("{path}.priority"),
+                    None,
+                    format!("duplicate priority {p}"),
+                ),
+                None if needs_priority => r.issue(
+                    format!("{path}.priority"),
+                    None,
+                    "missing; expected an integer",
+                ),
                 _ => {}
             }
-            for (field, q) in [("maxBytes", &band.max_bytes), ("maxRequests", &band.max_requests)] {
+            for (field, q) in [
+                ("maxBytes", &band.max_bytes),
+                ("maxRequests", &band.max_requests),
+            ] {
                 if let Some(Err(e)) = q.as_ref().map(|q| q.value()) {
                     r.issue(format!("{path}.{field}"), None, e);
                 }
             }
-            check_external_ref(&mut r, band.fairness_policy_ref.as_deref(), &format!("{path}.fairnessPolicyRef"), ExternalRole::FairnessPolicy);
-            check_external_ref(&mut r, band.ordering_policy_ref.as_deref(), &format!("{path}.orderingPolicyRef"), ExternalRole::OrderingPolicy);
+            check_external_ref(
+                &mut r,
+                band.fairness_policy_ref.as_deref(),
+                &format!("{path}.fairnessPolicyRef"),
+                ExternalRole::FairnessPolicy,
+            );
+            check_external_ref(
+                &mut r,
+                band.ordering_policy_ref.as_deref(),
+                &format!("{path}.orderingPolicyRef"),
+                ExternalRole::OrderingPolicy,
+            );
         }
     }
     if flow_gate {
-        for t in ["fcfs-ordering-policy", "global-strict-fairness-policy", "static-usage-limit-policy"] {
+        for t in [
+            "fcfs-ordering-policy",
+            "global-strict-fairness-policy",
+            "static-usage-limit-policy",
+        ] {
             if !r.types.iter().any(|x| x == t) {
                 r.add_default(t);
             }
@@ -534,10 +644,11 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
     let mut missing: Vec<DataKey> = Vec::new();
     for p in &r.instances {
         for key in p.plugin.consumes() {
-            let produced = r
-                .instances
-                .iter()
-                .any(|q| q.plugin.as_data_producer().is_some_and(|d| d.produces().contains(key)));
+            let produced = r.instances.iter().any(|q| {
+                q.plugin
+                    .as_data_producer()
+                    .is_some_and(|d| d.produces().contains(key))
+            });
             if !produced && !missing.contains(key) {
                 missing.push(*key);
             }
@@ -551,7 +662,11 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
         return Err(ConfigError::new(r.issues));
     }
     let (Some(handler), Some(detector)) = (handler, detector) else {
-        return Err(ConfigError::single("", None, "no profile handler or saturation detector could be created"));
+        return Err(ConfigError::single(
+            "",
+            None,
+            "no profile handler or saturation detector could be created",
+        ));
     };
     Ok(ResolvedConfig {
         config: r.out,
@@ -566,11 +681,19 @@ pub fn resolve(config: &EndpointPickerConfig, registry: &Registry) -> Result<Res
 fn check_external_ref(r: &mut Resolver<'_>, name: Option<&str>, path: &str, role: ExternalRole) {
     let Some(name) = name else { return };
     match r.find(name).map(|(i, _)| i) {
-        None => r.issue(path, None, format!("no plugin named {name:?} is defined under plugins")),
+        None => r.issue(
+            path,
+            None,
+            format!("no plugin named {name:?} is defined under plugins"),
+        ),
         Some(i) => {
             if r.registry.external_role(&r.types[i]) != Some(role) {
                 let label = r.label(i);
-                r.issue(path, Some(label), format!("expected a plugin of role {role:?}"));
+                r.issue(
+                    path,
+                    Some(label),
+                    format!("expected a plugin of role {role:?}"),
+                );
             }
         }
     }

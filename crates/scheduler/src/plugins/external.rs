@@ -69,10 +69,16 @@ impl Default for MetricsDataSourceParams {
 impl PluginParams for MetricsDataSourceParams {
     fn validate(&self) -> Result<(), ParamError> {
         if self.scheme != "http" && self.scheme != "https" {
-            return Err(ParamError::new("scheme", format!("expected \"http\" or \"https\", got {:?}", self.scheme)));
+            return Err(ParamError::new(
+                "scheme",
+                format!("expected \"http\" or \"https\", got {:?}", self.scheme),
+            ));
         }
         if !self.path.starts_with('/') {
-            return Err(ParamError::new("path", format!("expected a path starting with '/', got {:?}", self.path)));
+            return Err(ParamError::new(
+                "path",
+                format!("expected a path starting with '/', got {:?}", self.path),
+            ));
         }
         Ok(())
     }
@@ -115,8 +121,18 @@ impl PluginParams for CoreMetricsExtractorParams {
     fn validate(&self) -> Result<(), ParamError> {
         for (i, e) in self.engine_configs.iter().enumerate() {
             match e.get("name").and_then(|n| n.as_str()) {
-                None | Some("") => return Err(ParamError::new(format!("engineConfigs[{i}].name"), "expected a non-empty engine name")),
-                Some("default") => return Err(ParamError::new(format!("engineConfigs[{i}].name"), "the name \"default\" is reserved")),
+                None | Some("") => {
+                    return Err(ParamError::new(
+                        format!("engineConfigs[{i}].name"),
+                        "expected a non-empty engine name",
+                    ));
+                }
+                Some("default") => {
+                    return Err(ParamError::new(
+                        format!("engineConfigs[{i}].name"),
+                        "the name \"default\" is reserved",
+                    ));
+                }
                 Some(_) => {}
             }
         }
@@ -146,7 +162,10 @@ impl Default for StaticUsageLimitParams {
 impl PluginParams for StaticUsageLimitParams {
     fn validate(&self) -> Result<(), ParamError> {
         if !(self.threshold > 0.0 && self.threshold.is_finite()) {
-            return Err(ParamError::new("threshold", format!("expected a number > 0, got {}", self.threshold)));
+            return Err(ParamError::new(
+                "threshold",
+                format!("expected a number > 0, got {}", self.threshold),
+            ));
         }
         Ok(())
     }

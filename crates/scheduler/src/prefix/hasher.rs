@@ -53,7 +53,13 @@ pub fn hash_prompt(
             chain.finish();
         }
         Prompt::TokenIds(tokens) => {
-            let mut chain = Chain::new(block_tokens.saturating_mul(4), max_blocks, seed, scratch, out);
+            let mut chain = Chain::new(
+                block_tokens.saturating_mul(4),
+                max_blocks,
+                seed,
+                scratch,
+                out,
+            );
             for t in tokens {
                 chain.feed(&t.to_le_bytes());
                 if chain.full() {
@@ -108,7 +114,13 @@ struct Chain<'a> {
 }
 
 impl<'a> Chain<'a> {
-    fn new(block: usize, max_blocks: usize, seed: u64, pending: &'a mut Vec<u8>, out: &'a mut Vec<u64>) -> Self {
+    fn new(
+        block: usize,
+        max_blocks: usize,
+        seed: u64,
+        pending: &'a mut Vec<u8>,
+        out: &'a mut Vec<u64>,
+    ) -> Self {
         Chain {
             block,
             max_blocks,
@@ -219,7 +231,11 @@ mod tests {
         let chat = Request::new("r", "m").with_prompt(Prompt::Chat(&msgs));
         let bytes = Request::new("r", "m").with_prompt(Prompt::Bytes(&flat));
         for (block, max) in [(64, 256), (16, 5), (7, 1000)] {
-            assert_eq!(hashes(&chat, block, max), hashes(&bytes, block, max), "block {block} max {max}");
+            assert_eq!(
+                hashes(&chat, block, max),
+                hashes(&bytes, block, max),
+                "block {block} max {max}"
+            );
         }
     }
 

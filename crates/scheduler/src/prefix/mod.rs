@@ -119,9 +119,10 @@ impl PrefixIndex {
     /// definition [`match_prefix`](Self::match_prefix) computes faster; for tests and checks).
     pub fn match_prefix_linear(&self, id: EndpointId, uid: EndpointUid, hashes: &[u64]) -> usize {
         match self.endpoints.get(id.index()) {
-            Some(Some(entry)) if entry.uid == uid => {
-                hashes.iter().take_while(|&&h| entry.table.contains(h)).count()
-            }
+            Some(Some(entry)) if entry.uid == uid => hashes
+                .iter()
+                .take_while(|&&h| entry.table.contains(h))
+                .count(),
             _ => 0,
         }
     }
@@ -201,7 +202,12 @@ impl PrefixIndex {
     /// Heap bytes used by the index (tables and the per-endpoint vector).
     pub fn heap_bytes(&self) -> usize {
         self.endpoints.capacity() * std::mem::size_of::<Option<EndpointEntries>>()
-            + self.endpoints.iter().flatten().map(|e| e.table.heap_bytes()).sum::<usize>()
+            + self
+                .endpoints
+                .iter()
+                .flatten()
+                .map(|e| e.table.heap_bytes())
+                .sum::<usize>()
     }
 }
 
@@ -224,7 +230,11 @@ mod tests {
         assert_eq!(idx.match_prefix(id(0), UID, &[11, 12, 99]), 2);
         assert_eq!(idx.match_prefix(id(0), UID, &[99, 12]), 0);
         assert_eq!(idx.match_prefix(id(1), UID, &[11]), 0, "unknown endpoint");
-        assert_eq!(idx.match_prefix(id(0), EndpointUid(8), &[11]), 0, "other incarnation");
+        assert_eq!(
+            idx.match_prefix(id(0), EndpointUid(8), &[11]),
+            0,
+            "other incarnation"
+        );
     }
 
     #[test]

@@ -186,7 +186,9 @@ impl LruTable {
         // Walk from least to most recent, pushing each to the front.
         let mut cur = old_tail;
         while cur != NIL {
-            let Some(e) = old.get(cur as usize).copied() else { break };
+            let Some(e) = old.get(cur as usize).copied() else {
+                break;
+            };
             self.insert_new(e.hash);
             cur = e.prev;
         }
@@ -201,16 +203,14 @@ impl LruTable {
     fn insert_new(&mut self, hash: u64) {
         let n = self.entries.len();
         let mut slot = self.home(hash);
-        let mut dist = 0;
         let mut target = None;
-        for _ in 0..n {
+        for dist in 0..n {
             let resident = self.entries[slot];
             if resident.hash == EMPTY || self.displacement(slot, resident.hash) < dist {
                 target = Some(slot);
                 break;
             }
             slot = self.next_slot(slot);
-            dist += 1;
         }
         // The load limit keeps a free slot, so a target always exists.
         let Some(target) = target else { return };
@@ -323,7 +323,9 @@ impl LruTable {
 }
 
 fn slots_for(entries: usize) -> usize {
-    ((entries as f64 / MAX_LOAD).ceil() as usize).max(entries + 1).max(4)
+    ((entries as f64 / MAX_LOAD).ceil() as usize)
+        .max(entries + 1)
+        .max(4)
 }
 
 #[cfg(test)]

@@ -71,13 +71,25 @@ impl Default for Params {
 impl PluginParams for Params {
     fn validate(&self) -> Result<(), ParamError> {
         if self.max_concurrency <= 0 {
-            return Err(ParamError::new("maxConcurrency", format!("expected an integer > 0, got {}", self.max_concurrency)));
+            return Err(ParamError::new(
+                "maxConcurrency",
+                format!("expected an integer > 0, got {}", self.max_concurrency),
+            ));
         }
         if self.max_token_concurrency <= 0 {
-            return Err(ParamError::new("maxTokenConcurrency", format!("expected an integer > 0, got {}", self.max_token_concurrency)));
+            return Err(ParamError::new(
+                "maxTokenConcurrency",
+                format!(
+                    "expected an integer > 0, got {}",
+                    self.max_token_concurrency
+                ),
+            ));
         }
         if !(self.headroom >= 0.0 && self.headroom.is_finite()) {
-            return Err(ParamError::new("headroom", format!("expected a number ≥ 0, got {}", self.headroom)));
+            return Err(ParamError::new(
+                "headroom",
+                format!("expected a number ≥ 0, got {}", self.headroom),
+            ));
         }
         Ok(())
     }
@@ -123,12 +135,21 @@ impl SaturationDetector for ConcurrencyDetector {
         if capacity <= 0.0 {
             return 1.0;
         }
-        candidates.iter().map(|e| self.in_flight(cx, e)).sum::<f64>() / capacity
+        candidates
+            .iter()
+            .map(|e| self.in_flight(cx, e))
+            .sum::<f64>()
+            / capacity
     }
 }
 
 impl Filter for ConcurrencyDetector {
-    fn filter(&self, cx: &CycleContext<'_>, _rng: &mut CycleRng, candidates: &mut CandidateList<'_>) {
+    fn filter(
+        &self,
+        cx: &CycleContext<'_>,
+        _rng: &mut CycleRng,
+        candidates: &mut CandidateList<'_>,
+    ) {
         let limit = (self.limit() * (1.0 + self.params.headroom)).floor();
         candidates.retain(|e| self.in_flight(cx, e) < limit);
     }
@@ -154,28 +175,52 @@ mod tests {
     use super::*;
     use crate::cycle::{CycleData, InFlightLoad};
     use crate::request::Request;
-    use crate::testing::{filter_request, pool, TEST_NOW};
+    use crate::testing::{TEST_NOW, filter_request, pool};
 
     #[test]
     fn saturation_and_filter() {
         let snap = pool().endpoint("a").endpoint("b").snapshot();
         let mut data = CycleData::empty();
         let loads = data.begin_in_flight(snap.slot_capacity());
-        loads[0] = InFlightLoad { requests: 4, tokens: 0 };
-        loads[1] = InFlightLoad { requests: 1, tokens: 0 };
-        let d = ConcurrencyDetector::new(Params { max_concurrency: 4, ..Params::default() });
+        loads[0] = InFlightLoad {
+            requests: 4,
+            tokens: 0,
+        };
+        loads[1] = InFlightLoad {
+            requests: 1,
+            tokens: 0,
+        };
+        let d = ConcurrencyDetector::new(Params {
+            max_concurrency: 4,
+            ..Params::default()
+        });
         let req = Request::new("t", "m");
-        let cx = CycleContext { request: &req, pool: &snap, now: TEST_NOW, data: &data };
+        let cx = CycleContext {
+            request: &req,
+            pool: &snap,
+            now: TEST_NOW,
+            data: &data,
+        };
         let pos = [0u32, 1];
         // (4 + 1) / (4 × 2) = 0.625
-        assert_eq!(d.saturation(&cx, Candidates::new(snap.endpoints(), &pos)), 0.625);
+        assert_eq!(
+            d.saturation(&cx, Candidates::new(snap.endpoints(), &pos)),
+            0.625
+        );
         // a has 4 ≥ 4: dropped; b kept
         assert_eq!(filter_request(&d, &snap, &req, &data, 0), vec!["b"]);
         // headroom 0.5: limit ⌊6⌋ keeps both
-        let d = ConcurrencyDetector::new(Params { max_concurrency: 4, headroom: 0.5, ..Params::default() });
+        let d = ConcurrencyDetector::new(Params {
+            max_concurrency: 4,
+            headroom: 0.5,
+            ..Params::default()
+        });
         assert_eq!(filter_request(&d, &snap, &req, &data, 0), vec!["a", "b"]);
         // no fail-open: limit 1 drops both
-        let d = ConcurrencyDetector::new(Params { max_concurrency: 1, ..Params::default() });
+        let d = ConcurrencyDetector::new(Params {
+            max_concurrency: 1,
+            ..Params::default()
+        });
         assert!(filter_request(&d, &snap, &req, &data, 0).is_empty());
     }
 }

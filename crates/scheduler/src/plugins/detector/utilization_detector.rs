@@ -65,16 +65,34 @@ impl Default for Params {
 impl PluginParams for Params {
     fn validate(&self) -> Result<(), ParamError> {
         if self.queue_depth_threshold <= 0 {
-            return Err(ParamError::new("queueDepthThreshold", format!("expected an integer > 0, got {}", self.queue_depth_threshold)));
+            return Err(ParamError::new(
+                "queueDepthThreshold",
+                format!(
+                    "expected an integer > 0, got {}",
+                    self.queue_depth_threshold
+                ),
+            ));
         }
         if !(self.kv_cache_util_threshold > 0.0 && self.kv_cache_util_threshold <= 1.0) {
-            return Err(ParamError::new("kvCacheUtilThreshold", format!("expected a number in (0, 1], got {}", self.kv_cache_util_threshold)));
+            return Err(ParamError::new(
+                "kvCacheUtilThreshold",
+                format!(
+                    "expected a number in (0, 1], got {}",
+                    self.kv_cache_util_threshold
+                ),
+            ));
         }
         if self.metrics_staleness_threshold.is_zero() {
-            return Err(ParamError::new("metricsStalenessThreshold", "expected a duration > 0, got 0"));
+            return Err(ParamError::new(
+                "metricsStalenessThreshold",
+                "expected a duration > 0, got 0",
+            ));
         }
         if !(self.headroom >= 0.0 && self.headroom.is_finite()) {
-            return Err(ParamError::new("headroom", format!("expected a number ≥ 0, got {}", self.headroom)));
+            return Err(ParamError::new(
+                "headroom",
+                format!("expected a number ≥ 0, got {}", self.headroom),
+            ));
         }
         Ok(())
     }
@@ -93,7 +111,8 @@ impl UtilizationDetector {
     }
 
     fn fresh(&self, e: &EndpointState, now: Timestamp) -> bool {
-        !e.metrics().is_stale(now, self.params.metrics_staleness_threshold)
+        !e.metrics()
+            .is_stale(now, self.params.metrics_staleness_threshold)
     }
 }
 
@@ -125,12 +144,19 @@ impl SaturationDetector for UtilizationDetector {
 }
 
 impl Filter for UtilizationDetector {
-    fn filter(&self, cx: &CycleContext<'_>, _rng: &mut CycleRng, candidates: &mut CandidateList<'_>) {
+    fn filter(
+        &self,
+        cx: &CycleContext<'_>,
+        _rng: &mut CycleRng,
+        candidates: &mut CandidateList<'_>,
+    ) {
         let h = 1.0 + self.params.headroom;
         let q = self.params.queue_depth_threshold as f64 * h;
         let k = self.params.kv_cache_util_threshold * h;
         let keep = |e: &EndpointState| {
-            self.fresh(e, cx.now) && f64::from(e.metrics().waiting_queue_size) < q && e.metrics().kv_cache_usage < k
+            self.fresh(e, cx.now)
+                && f64::from(e.metrics().waiting_queue_size) < q
+                && e.metrics().kv_cache_usage < k
         };
         if candidates.iter().any(keep) {
             candidates.retain(keep);
@@ -155,11 +181,16 @@ mod tests {
     use super::*;
     use crate::cycle::{Candidates, CycleData};
     use crate::request::Request;
-    use crate::testing::{filter, pool, TEST_NOW};
+    use crate::testing::{TEST_NOW, filter, pool};
 
     fn saturation(d: &UtilizationDetector, snap: &crate::PoolSnapshot) -> f64 {
         let req = Request::new("t", "m");
-        let cx = CycleContext { request: &req, pool: snap, now: TEST_NOW, data: &CycleData::empty() };
+        let cx = CycleContext {
+            request: &req,
+            pool: snap,
+            now: TEST_NOW,
+            data: &CycleData::empty(),
+        };
         let pos: Vec<u32> = (0..snap.len() as u32).collect();
         d.saturation(&cx, Candidates::new(snap.endpoints(), &pos))
     }
@@ -168,34 +199,66 @@ mod tests {
     fn saturation_is_mean_of_worst_ratio() {
         let d = UtilizationDetector::default();
         // a: max(5/5, 0.4/0.8) = 1.0; b: max(0/5, 0.4/0.8) = 0.5 → 0.75
-        let snap = pool().endpoint("a").queue(5).kv(0.4).endpoint("b").kv(0.4).snapshot();
+        let snap = pool()
+            .endpoint("a")
+            .queue(5)
+            .kv(0.4)
+            .endpoint("b")
+            .kv(0.4)
+            .snapshot();
         assert!((saturation(&d, &snap) - 0.75).abs() < 1e-12);
         // a stale endpoint counts as 1.0: (1.0 + 0.0) / 2
-        let stale = pool().endpoint("a").scraped_at(Some(Timestamp::ZERO)).endpoint("b").snapshot();
+        let stale = pool()
+            .endpoint("a")
+            .scraped_at(Some(Timestamp::ZERO))
+            .endpoint("b")
+            .snapshot();
         assert!((saturation(&d, &stale) - 0.5).abs() < 1e-12);
-        assert_eq!(saturation(&d, &pool().snapshot()), 1.0, "no candidates is saturated");
+        assert_eq!(
+            saturation(&d, &pool().snapshot()),
+            1.0,
+            "no candidates is saturated"
+        );
     }
 
     #[test]
     fn filter_keeps_fresh_endpoints_under_limits_and_fails_open() {
-        let d = UtilizationDetector::new(Params { headroom: 0.2, ..Params::default() });
+        let d = UtilizationDetector::new(Params {
+            headroom: 0.2,
+            ..Params::default()
+        });
         // Q·1.2 = 6, K·1.2 = 0.96: a (q 5) kept, b (q 6) dropped, c (kv 0.96) dropped, d stale
         let snap = pool()
-            .endpoint("a").queue(5)
-            .endpoint("b").queue(6)
-            .endpoint("c").kv(0.96)
-            .endpoint("d").scraped_at(None)
+            .endpoint("a")
+            .queue(5)
+            .endpoint("b")
+            .queue(6)
+            .endpoint("c")
+            .kv(0.96)
+            .endpoint("d")
+            .scraped_at(None)
             .snapshot();
         assert_eq!(filter(&d, &snap, "m", 0), vec!["a"]);
-        let all_bad = pool().endpoint("x").queue(50).endpoint("y").kv(1.0).snapshot();
+        let all_bad = pool()
+            .endpoint("x")
+            .queue(50)
+            .endpoint("y")
+            .kv(1.0)
+            .snapshot();
         assert_eq!(filter(&d, &all_bad, "m", 0), vec!["x", "y"]);
     }
 
     #[test]
     fn params_validate() {
-        let p = Params { kv_cache_util_threshold: 1.5, ..Params::default() };
+        let p = Params {
+            kv_cache_util_threshold: 1.5,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().field, "kvCacheUtilThreshold");
-        let p = Params { queue_depth_threshold: 0, ..Params::default() };
+        let p = Params {
+            queue_depth_threshold: 0,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().field, "queueDepthThreshold");
     }
 }

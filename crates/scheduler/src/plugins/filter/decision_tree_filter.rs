@@ -63,21 +63,33 @@ impl PluginParams for Params {
     fn validate(&self) -> Result<(), ParamError> {
         fn check(p: &Params, path: &str) -> Result<(), ParamError> {
             let Some(current) = &p.current else {
-                return Err(ParamError::new(format!("{path}current"), "a current filter must be specified"));
+                return Err(ParamError::new(
+                    format!("{path}current"),
+                    "a current filter must be specified",
+                ));
             };
             for (name, e) in [
                 ("current", Some(current)),
                 ("nextOnSuccess", p.next_on_success.as_ref()),
                 ("nextOnFailure", p.next_on_failure.as_ref()),
-                ("nextOnSuccessOrFailure", p.next_on_success_or_failure.as_ref()),
+                (
+                    "nextOnSuccessOrFailure",
+                    p.next_on_success_or_failure.as_ref(),
+                ),
             ] {
                 let Some(e) = e else { continue };
                 match (&e.plugin_ref, &e.decision_tree) {
                     (Some(_), Some(_)) => {
-                        return Err(ParamError::new(format!("{path}{name}"), "both pluginRef and decisionTree may not be specified"))
+                        return Err(ParamError::new(
+                            format!("{path}{name}"),
+                            "both pluginRef and decisionTree may not be specified",
+                        ));
                     }
                     (None, None) => {
-                        return Err(ParamError::new(format!("{path}{name}"), "either pluginRef or decisionTree must be specified"))
+                        return Err(ParamError::new(
+                            format!("{path}{name}"),
+                            "either pluginRef or decisionTree must be specified",
+                        ));
                     }
                     (None, Some(tree)) => check(tree, &format!("{path}{name}.decisionTree."))?,
                     (Some(_), None) => {}
@@ -135,17 +147,31 @@ impl DecisionTreeFilter {
                     ParamError::new(format!("{at}.pluginRef"), format!("{r:?} is a reference to an undefined plugin (filters must be defined before the tree)"))
                 })?;
                 if p.plugin.as_filter().is_none() {
-                    return Err(ParamError::new(format!("{at}.pluginRef"), format!("{r:?} is not a filter")));
+                    return Err(ParamError::new(
+                        format!("{at}.pluginRef"),
+                        format!("{r:?} is not a filter"),
+                    ));
                 }
                 return Ok(Some(Node::Filter(p.clone())));
             }
             match &e.decision_tree {
-                Some(t) => Ok(Some(Node::Tree(Box::new(Self::build_at(t, cx, &format!("{at}.decisionTree."))?)))),
-                None => Err(ParamError::new(at, "either pluginRef or decisionTree must be specified")),
+                Some(t) => Ok(Some(Node::Tree(Box::new(Self::build_at(
+                    t,
+                    cx,
+                    &format!("{at}.decisionTree."),
+                )?)))),
+                None => Err(ParamError::new(
+                    at,
+                    "either pluginRef or decisionTree must be specified",
+                )),
             }
         };
-        let current = node("current", &params.current)?
-            .ok_or_else(|| ParamError::new(format!("{path}current"), "a current filter must be specified"))?;
+        let current = node("current", &params.current)?.ok_or_else(|| {
+            ParamError::new(
+                format!("{path}current"),
+                "a current filter must be specified",
+            )
+        })?;
         Ok(DecisionTreeFilter {
             current,
             on_success: node("nextOnSuccess", &params.next_on_success)?,

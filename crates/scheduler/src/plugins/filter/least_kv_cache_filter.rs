@@ -23,7 +23,12 @@ pub const TYPE_NAME: &str = "least-kv-cache-filter";
 pub struct LeastKvCacheFilter;
 
 impl Filter for LeastKvCacheFilter {
-    fn filter(&self, _cx: &CycleContext<'_>, _rng: &mut CycleRng, candidates: &mut CandidateList<'_>) {
+    fn filter(
+        &self,
+        _cx: &CycleContext<'_>,
+        _rng: &mut CycleRng,
+        candidates: &mut CandidateList<'_>,
+    ) {
         let n = candidates.len();
         if n == 0 {
             return;
@@ -55,7 +60,14 @@ mod tests {
     #[test]
     fn lowest_band() {
         // kv = [0.1, 0.3, 0.9], N = 3 → limit 0.1 + 0.8/3 ≈ 0.367
-        let snap = pool().endpoint("a").kv(0.1).endpoint("b").kv(0.3).endpoint("c").kv(0.9).snapshot();
+        let snap = pool()
+            .endpoint("a")
+            .kv(0.1)
+            .endpoint("b")
+            .kv(0.3)
+            .endpoint("c")
+            .kv(0.9)
+            .snapshot();
         assert_eq!(filter(&LeastKvCacheFilter, &snap, "m", 0), vec!["a", "b"]);
     }
 }

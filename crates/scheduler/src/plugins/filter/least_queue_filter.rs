@@ -24,7 +24,12 @@ pub const TYPE_NAME: &str = "least-queue-filter";
 pub struct LeastQueueFilter;
 
 impl Filter for LeastQueueFilter {
-    fn filter(&self, _cx: &CycleContext<'_>, _rng: &mut CycleRng, candidates: &mut CandidateList<'_>) {
+    fn filter(
+        &self,
+        _cx: &CycleContext<'_>,
+        _rng: &mut CycleRng,
+        candidates: &mut CandidateList<'_>,
+    ) {
         let n = candidates.len() as u32;
         if n == 0 {
             return;
@@ -56,10 +61,24 @@ mod tests {
     #[test]
     fn lowest_band() {
         // q = [0, 3, 10, 12], N = 4 → limit 0 + ⌊12/4⌋ = 3
-        let snap = pool().endpoint("a").queue(0).endpoint("b").queue(3).endpoint("c").queue(10).endpoint("d").queue(12).snapshot();
+        let snap = pool()
+            .endpoint("a")
+            .queue(0)
+            .endpoint("b")
+            .queue(3)
+            .endpoint("c")
+            .queue(10)
+            .endpoint("d")
+            .queue(12)
+            .snapshot();
         assert_eq!(filter(&LeastQueueFilter, &snap, "m", 0), vec!["a", "b"]);
         // all equal → all kept
-        let snap = pool().endpoint("a").queue(5).endpoint("b").queue(5).snapshot();
+        let snap = pool()
+            .endpoint("a")
+            .queue(5)
+            .endpoint("b")
+            .queue(5)
+            .snapshot();
         assert_eq!(filter(&LeastQueueFilter, &snap, "m", 0), vec!["a", "b"]);
     }
 }

@@ -46,7 +46,10 @@ impl Default for Params {
 impl PluginParams for Params {
     fn validate(&self) -> Result<(), ParamError> {
         if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(ParamError::new("threshold", format!("expected a number in [0, 1], got {}", self.threshold)));
+            return Err(ParamError::new(
+                "threshold",
+                format!("expected a number in [0, 1], got {}", self.threshold),
+            ));
         }
         Ok(())
     }
@@ -68,7 +71,12 @@ impl LoraAffinityFilter {
 }
 
 impl Filter for LoraAffinityFilter {
-    fn filter(&self, cx: &CycleContext<'_>, rng: &mut CycleRng, candidates: &mut CandidateList<'_>) {
+    fn filter(
+        &self,
+        cx: &CycleContext<'_>,
+        rng: &mut CycleRng,
+        candidates: &mut CandidateList<'_>,
+    ) {
         let model = cx.request.target_model;
         let affinity = |e: &EndpointState| {
             let m = e.metrics();
@@ -110,9 +118,15 @@ mod tests {
     #[test]
     fn affinity_then_availability() {
         let snap = pool()
-            .endpoint("has").active(&["sql"]).max_adapters(2)
-            .endpoint("room").active(&["x"]).max_adapters(2)
-            .endpoint("full").active(&["x", "y"]).max_adapters(2)
+            .endpoint("has")
+            .active(&["sql"])
+            .max_adapters(2)
+            .endpoint("room")
+            .active(&["x"])
+            .max_adapters(2)
+            .endpoint("full")
+            .active(&["x", "y"])
+            .max_adapters(2)
             .snapshot();
         let always = LoraAffinityFilter::new(Params { threshold: 1.0 });
         assert_eq!(filter(&always, &snap, "sql", 0), vec!["has"]);
@@ -122,15 +136,27 @@ mod tests {
         // no affinity anywhere → available endpoints
         assert_eq!(filter(&always, &snap, "other", 0), vec!["has", "room"]);
         // both empty → nothing (the tree's failure branch)
-        let full = pool().endpoint("full").active(&["x"]).max_adapters(1).snapshot();
+        let full = pool()
+            .endpoint("full")
+            .active(&["x"])
+            .max_adapters(1)
+            .snapshot();
         assert!(filter(&always, &full, "sql", 0).is_empty());
     }
 
     #[test]
     fn default_threshold_mostly_sticks() {
-        let snap = pool().endpoint("has").active(&["sql"]).max_adapters(1).endpoint("room").max_adapters(1).snapshot();
+        let snap = pool()
+            .endpoint("has")
+            .active(&["sql"])
+            .max_adapters(1)
+            .endpoint("room")
+            .max_adapters(1)
+            .snapshot();
         let f = LoraAffinityFilter::new(Params::default());
-        let sticky = (0..2000).filter(|&s| filter(&f, &snap, "sql", s) == vec!["has"]).count();
+        let sticky = (0..2000)
+            .filter(|&s| filter(&f, &snap, "sql", s) == vec!["has"])
+            .count();
         assert!(sticky >= 1990, "{sticky}");
     }
 }

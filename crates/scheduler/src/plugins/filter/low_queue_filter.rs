@@ -57,7 +57,12 @@ impl LowQueueFilter {
 }
 
 impl Filter for LowQueueFilter {
-    fn filter(&self, _cx: &CycleContext<'_>, _rng: &mut CycleRng, candidates: &mut CandidateList<'_>) {
+    fn filter(
+        &self,
+        _cx: &CycleContext<'_>,
+        _rng: &mut CycleRng,
+        candidates: &mut CandidateList<'_>,
+    ) {
         candidates.retain(|e| e.metrics().waiting_queue_size <= self.threshold);
     }
 }
@@ -78,8 +83,26 @@ mod tests {
 
     #[test]
     fn keeps_at_most_threshold() {
-        let snap = pool().endpoint("a").queue(128).endpoint("b").queue(129).endpoint("c").queue(0).snapshot();
-        assert_eq!(filter(&LowQueueFilter::new(Params::default()), &snap, "m", 0), vec!["a", "c"]);
-        assert!(filter(&LowQueueFilter::new(Params { threshold: 0 }), &pool().endpoint("x").queue(1).snapshot(), "m", 0).is_empty());
+        let snap = pool()
+            .endpoint("a")
+            .queue(128)
+            .endpoint("b")
+            .queue(129)
+            .endpoint("c")
+            .queue(0)
+            .snapshot();
+        assert_eq!(
+            filter(&LowQueueFilter::new(Params::default()), &snap, "m", 0),
+            vec!["a", "c"]
+        );
+        assert!(
+            filter(
+                &LowQueueFilter::new(Params { threshold: 0 }),
+                &pool().endpoint("x").queue(1).snapshot(),
+                "m",
+                0
+            )
+            .is_empty()
+        );
     }
 }

@@ -68,11 +68,17 @@ impl PluginParams for Params {
             ("explorationProbability", self.exploration_probability),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(ParamError::new(field, format!("expected a number in [0, 1], got {v}")));
+                return Err(ParamError::new(
+                    field,
+                    format!("expected a number in [0, 1], got {v}"),
+                ));
             }
         }
         if !(self.max_ttft_penalty_ms >= 0.0 && self.max_ttft_penalty_ms.is_finite()) {
-            return Err(ParamError::new("maxTTFTPenaltyMs", format!("expected a number ≥ 0, got {}", self.max_ttft_penalty_ms)));
+            return Err(ParamError::new(
+                "maxTTFTPenaltyMs",
+                format!("expected a number ≥ 0, got {}", self.max_ttft_penalty_ms),
+            ));
         }
         Ok(())
     }
@@ -92,12 +98,20 @@ impl PrefixCacheAffinityFilter {
 }
 
 impl Filter for PrefixCacheAffinityFilter {
-    fn filter(&self, cx: &CycleContext<'_>, rng: &mut CycleRng, candidates: &mut CandidateList<'_>) {
+    fn filter(
+        &self,
+        cx: &CycleContext<'_>,
+        rng: &mut CycleRng,
+        candidates: &mut CandidateList<'_>,
+    ) {
         if rng.chance(self.params.exploration_probability) {
             return;
         }
         let sticky = |e: &EndpointState| match cx.data.prefix_match(e.id()) {
-            Some(m) if m.total_blocks > 0 => f64::from(m.matched_blocks) / f64::from(m.total_blocks) >= self.params.affinity_threshold,
+            Some(m) if m.total_blocks > 0 => {
+                f64::from(m.matched_blocks) / f64::from(m.total_blocks)
+                    >= self.params.affinity_threshold
+            }
             _ => false,
         };
         if candidates.iter().any(sticky) {
@@ -133,12 +147,35 @@ mod tests {
         // 9/10 and 8/10 ≥ 0.8; 2/10 not
         m.copy_from_slice(&[9, 8, 2]);
         let req = Request::new("t", "m");
-        let no_explore = PrefixCacheAffinityFilter::new(Params { exploration_probability: 0.0, ..Params::default() });
-        assert_eq!(filter_request(&no_explore, &snap, &req, &data, 0), vec!["a", "b"]);
-        let strict = PrefixCacheAffinityFilter::new(Params { affinity_threshold: 0.95, exploration_probability: 0.0, ..Params::default() });
-        assert_eq!(filter_request(&strict, &snap, &req, &data, 0), vec!["a", "b", "c"], "none qualify: keep all");
-        let explore = PrefixCacheAffinityFilter::new(Params { exploration_probability: 1.0, ..Params::default() });
-        assert_eq!(filter_request(&explore, &snap, &req, &data, 0), vec!["a", "b", "c"]);
-        assert_eq!(filter_request(&no_explore, &snap, &req, &CycleData::empty(), 0), vec!["a", "b", "c"]);
+        let no_explore = PrefixCacheAffinityFilter::new(Params {
+            exploration_probability: 0.0,
+            ..Params::default()
+        });
+        assert_eq!(
+            filter_request(&no_explore, &snap, &req, &data, 0),
+            vec!["a", "b"]
+        );
+        let strict = PrefixCacheAffinityFilter::new(Params {
+            affinity_threshold: 0.95,
+            exploration_probability: 0.0,
+            ..Params::default()
+        });
+        assert_eq!(
+            filter_request(&strict, &snap, &req, &data, 0),
+            vec!["a", "b", "c"],
+            "none qualify: keep all"
+        );
+        let explore = PrefixCacheAffinityFilter::new(Params {
+            exploration_probability: 1.0,
+            ..Params::default()
+        });
+        assert_eq!(
+            filter_request(&explore, &snap, &req, &data, 0),
+            vec!["a", "b", "c"]
+        );
+        assert_eq!(
+            filter_request(&no_explore, &snap, &req, &CycleData::empty(), 0),
+            vec!["a", "b", "c"]
+        );
     }
 }

@@ -46,7 +46,12 @@ impl Default for MaxScorePicker {
 }
 
 impl Picker for MaxScorePicker {
-    fn pick(&self, _cx: &CycleContext<'_>, rng: &mut CycleRng, scored: &mut [ScoredCandidate]) -> usize {
+    fn pick(
+        &self,
+        _cx: &CycleContext<'_>,
+        rng: &mut CycleRng,
+        scored: &mut [ScoredCandidate],
+    ) -> usize {
         if scored.is_empty() {
             return 0;
         }
@@ -89,7 +94,7 @@ pub(crate) mod tests {
     use crate::cycle::CycleData;
     use crate::endpoint::EndpointId;
     use crate::request::Request;
-    use crate::testing::{pool, TEST_NOW};
+    use crate::testing::{TEST_NOW, pool};
 
     pub(crate) fn run(picker: &dyn Picker, scores: &[f64], seed: u64) -> Vec<u32> {
         let snap = pool().endpoint("x").snapshot();
@@ -118,11 +123,17 @@ pub(crate) mod tests {
     fn picks_the_maximum() {
         let p = MaxScorePicker::default();
         assert_eq!(run(&p, &[0.2, 3.5, 1.0], 1), vec![1]);
-        let p = MaxScorePicker::new(PickerParams { max_num_of_endpoints: 2 });
+        let p = MaxScorePicker::new(PickerParams {
+            max_num_of_endpoints: 2,
+        });
         assert_eq!(run(&p, &[0.2, 3.5, 1.0], 1), vec![1, 2]);
-        let p = MaxScorePicker::new(PickerParams { max_num_of_endpoints: 10 });
+        let p = MaxScorePicker::new(PickerParams {
+            max_num_of_endpoints: 10,
+        });
         assert_eq!(run(&p, &[0.2, 3.5, 1.0], 1), vec![1, 2, 0]);
-        let p = MaxScorePicker::new(PickerParams { max_num_of_endpoints: -3 });
+        let p = MaxScorePicker::new(PickerParams {
+            max_num_of_endpoints: -3,
+        });
         assert_eq!(run(&p, &[0.2, 3.5, 1.0], 1).len(), 1, "≤ 0 means 1");
     }
 
@@ -137,7 +148,9 @@ pub(crate) mod tests {
         for &c in &counts[1..] {
             assert!((1150..1520).contains(&c), "{counts:?}");
         }
-        let p2 = MaxScorePicker::new(PickerParams { max_num_of_endpoints: 2 });
+        let p2 = MaxScorePicker::new(PickerParams {
+            max_num_of_endpoints: 2,
+        });
         let mut firsts = [0u32; 3];
         for seed in 0..3000 {
             firsts[run(&p2, &[5.0, 5.0, 5.0], seed)[0] as usize] += 1;

@@ -40,7 +40,9 @@ impl Default for PickerParams {
 impl PickerParams {
     /// The effective number of picks.
     pub fn picks(&self) -> usize {
-        usize::try_from(self.max_num_of_endpoints).unwrap_or(1).max(1)
+        usize::try_from(self.max_num_of_endpoints)
+            .unwrap_or(1)
+            .max(1)
     }
 }
 

@@ -51,7 +51,12 @@ pub(crate) fn pick_uniform(rng: &mut CycleRng, scored: &mut [ScoredCandidate], k
 }
 
 impl Picker for RandomPicker {
-    fn pick(&self, _cx: &CycleContext<'_>, rng: &mut CycleRng, scored: &mut [ScoredCandidate]) -> usize {
+    fn pick(
+        &self,
+        _cx: &CycleContext<'_>,
+        rng: &mut CycleRng,
+        scored: &mut [ScoredCandidate],
+    ) -> usize {
         pick_uniform(rng, scored, self.picks)
     }
 }
@@ -80,7 +85,9 @@ mod tests {
         for &c in &counts {
             assert!((850..1150).contains(&c), "scores ignored: {counts:?}");
         }
-        let p = RandomPicker::new(PickerParams { max_num_of_endpoints: 3 });
+        let p = RandomPicker::new(PickerParams {
+            max_num_of_endpoints: 3,
+        });
         let mut picks = run(&p, &[1.0, 2.0, 3.0], 5);
         picks.sort();
         assert_eq!(picks, vec![0, 1, 2]);

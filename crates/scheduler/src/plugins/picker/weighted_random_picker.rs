@@ -18,8 +18,8 @@
 //!   parameters: {maxNumOfEndpoints: 2}
 //! ```
 
-use super::random_picker::pick_uniform;
 use super::PickerParams;
+use super::random_picker::pick_uniform;
 use crate::cycle::{CycleContext, ScoredCandidate};
 use crate::plugin::{Picker, Plugin};
 use crate::random::CycleRng;
@@ -61,7 +61,12 @@ fn key(rng: &mut CycleRng, score: f64) -> f64 {
 }
 
 impl Picker for WeightedRandomPicker {
-    fn pick(&self, _cx: &CycleContext<'_>, rng: &mut CycleRng, scored: &mut [ScoredCandidate]) -> usize {
+    fn pick(
+        &self,
+        _cx: &CycleContext<'_>,
+        rng: &mut CycleRng,
+        scored: &mut [ScoredCandidate],
+    ) -> usize {
         if scored.iter().all(|s| s.score <= 0.0) {
             return pick_uniform(rng, scored, self.picks);
         }
@@ -113,9 +118,15 @@ mod tests {
         // Expected 2000, 4000, 6000, 0; allow ±6%.
         for (c, w) in counts.iter().zip(weights) {
             let expected = n as f64 * w / 6.0;
-            assert!((f64::from(*c) - expected).abs() <= 0.06 * n as f64 / 3.0, "{counts:?}");
+            assert!(
+                (f64::from(*c) - expected).abs() <= 0.06 * n as f64 / 3.0,
+                "{counts:?}"
+            );
         }
-        assert_eq!(counts[3], 0, "zero weight is never picked while others are positive");
+        assert_eq!(
+            counts[3], 0,
+            "zero weight is never picked while others are positive"
+        );
     }
 
     #[test]
@@ -126,7 +137,9 @@ mod tests {
             counts[run(&p, &[0.0, 0.0], seed)[0] as usize] += 1;
         }
         assert!((900..1100).contains(&counts[0]), "{counts:?}");
-        let p = WeightedRandomPicker::new(PickerParams { max_num_of_endpoints: 3 });
+        let p = WeightedRandomPicker::new(PickerParams {
+            max_num_of_endpoints: 3,
+        });
         let mut picks = run(&p, &[1.0, 0.5, 0.0], 3);
         assert_eq!(picks.len(), 3);
         picks.sort();

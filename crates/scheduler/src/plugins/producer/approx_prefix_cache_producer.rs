@@ -46,7 +46,7 @@ use crate::decision::ScheduleResult;
 use crate::error::ParamError;
 use crate::plugin::{DataKey, DataProducer, Plugin, RequestHooks};
 use crate::pool::PoolSnapshot;
-use crate::prefix::{hash_prompt, PrefixIndex};
+use crate::prefix::{PrefixIndex, hash_prompt};
 use crate::registry::PluginParams;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -114,10 +114,16 @@ impl Default for Params {
 impl PluginParams for Params {
     fn validate(&self) -> Result<(), ParamError> {
         if self.block_size_tokens == Some(0) {
-            return Err(ParamError::new("blockSizeTokens", "expected an integer ≥ 1, got 0"));
+            return Err(ParamError::new(
+                "blockSizeTokens",
+                "expected an integer ≥ 1, got 0",
+            ));
         }
         if self.block_size == Some(0) {
-            return Err(ParamError::new("blockSize", "expected an integer ≥ 1, got 0"));
+            return Err(ParamError::new(
+                "blockSize",
+                "expected an integer ≥ 1, got 0",
+            ));
         }
         if self.block_size.is_some() && self.block_size_tokens.is_some() {
             return Err(ParamError::new(
@@ -126,10 +132,16 @@ impl PluginParams for Params {
             ));
         }
         if self.max_prefix_blocks_to_match == 0 {
-            return Err(ParamError::new("maxPrefixBlocksToMatch", "expected an integer ≥ 1, got 0"));
+            return Err(ParamError::new(
+                "maxPrefixBlocksToMatch",
+                "expected an integer ≥ 1, got 0",
+            ));
         }
         if self.lru_capacity_per_server == 0 {
-            return Err(ParamError::new("lruCapacityPerServer", "expected an integer ≥ 1, got 0"));
+            return Err(ParamError::new(
+                "lruCapacityPerServer",
+                "expected an integer ≥ 1, got 0",
+            ));
         }
         Ok(())
     }
@@ -184,7 +196,10 @@ impl ApproxPrefixCacheProducer {
     /// `endpoint_block_size` tokens per block (0 if unknown).
     fn block_size(&self, endpoint_block_size: u32) -> (u32, usize) {
         if self.params.auto_tune && endpoint_block_size > 0 {
-            return (endpoint_block_size, (endpoint_block_size * AVERAGE_CHARACTERS_PER_TOKEN) as usize);
+            return (
+                endpoint_block_size,
+                (endpoint_block_size * AVERAGE_CHARACTERS_PER_TOKEN) as usize,
+            );
         }
         match (self.params.block_size_tokens, self.params.block_size) {
             (None, Some(chars)) => (self.configured_block_tokens(), chars as usize),
@@ -218,13 +233,29 @@ impl DataProducer for ApproxPrefixCacheProducer {
     }
 
     fn prepare(&self, cx: &CycleContext<'_>, candidates: Candidates<'_>, data: &mut CycleData) {
-        let endpoint_block = candidates.get(0).map_or(0, |e| e.metrics().cache_block_size);
+        let endpoint_block = candidates
+            .get(0)
+            .map_or(0, |e| e.metrics().cache_block_size);
         let (block_tokens, block_chars) = self.block_size(endpoint_block);
         let max_blocks = self.max_blocks(block_tokens);
         let (matched, hashes) = data.begin_prefix_matches(cx.pool.slot_capacity(), 0, block_tokens);
         BLOCK_SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => hash_prompt(cx.request, block_chars, block_tokens as usize, max_blocks, &mut scratch, hashes),
-            Err(_) => hash_prompt(cx.request, block_chars, block_tokens as usize, max_blocks, &mut Vec::new(), hashes),
+            Ok(mut scratch) => hash_prompt(
+                cx.request,
+                block_chars,
+                block_tokens as usize,
+                max_blocks,
+                &mut scratch,
+                hashes,
+            ),
+            Err(_) => hash_prompt(
+                cx.request,
+                block_chars,
+                block_tokens as usize,
+                max_blocks,
+                &mut Vec::new(),
+                hashes,
+            ),
         });
         if !hashes.is_empty() {
             let index = self.index.read();
@@ -246,10 +277,14 @@ impl RequestHooks for ApproxPrefixCacheProducer {
             return;
         }
         let primary = result.primary();
-        let prefill = result.profile("prefill").filter(|p| primary.is_none_or(|q| q.name != p.name));
+        let prefill = result
+            .profile("prefill")
+            .filter(|p| primary.is_none_or(|q| q.name != p.name));
         let mut index = self.index.write();
         for run in primary.into_iter().chain(prefill) {
-            let Some(&id) = run.result.targets.first() else { continue };
+            let Some(&id) = run.result.targets.first() else {
+                continue;
+            };
             if let Some(state) = cx.pool.get(id) {
                 let capacity = self.capacity_of(state.metrics().cache_num_blocks);
                 index.record(id, state.uid(), capacity, hashes);
@@ -279,7 +314,8 @@ mod tests {
     use crate::registry::deserialize_params;
 
     fn params(json: &str) -> Result<Params, ParamError> {
-        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| ParamError::new("", e.to_string()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| ParamError::new("", e.to_string()))?;
         let p: Params = deserialize_params(Some(&v))?;
         p.validate()?;
         Ok(p)
@@ -288,22 +324,41 @@ mod tests {
     #[test]
     fn block_size_rules() {
         let p = ApproxPrefixCacheProducer::new(Params::default());
-        assert_eq!(p.block_size(0), (16, 64), "default 16 tokens = 64 characters");
+        assert_eq!(
+            p.block_size(0),
+            (16, 64),
+            "default 16 tokens = 64 characters"
+        );
         assert_eq!(p.block_size(32), (32, 128), "autoTune follows the endpoint");
-        let p = ApproxPrefixCacheProducer::new(params(r#"{"autoTune": false, "blockSizeTokens": 8}"#).unwrap());
+        let p = ApproxPrefixCacheProducer::new(
+            params(r#"{"autoTune": false, "blockSizeTokens": 8}"#).unwrap(),
+        );
         assert_eq!(p.block_size(32), (8, 32));
-        let p = ApproxPrefixCacheProducer::new(params(r#"{"autoTune": false, "blockSize": 100}"#).unwrap());
-        assert_eq!(p.block_size(0), (25, 100), "deprecated character size honoured");
+        let p = ApproxPrefixCacheProducer::new(
+            params(r#"{"autoTune": false, "blockSize": 100}"#).unwrap(),
+        );
+        assert_eq!(
+            p.block_size(0),
+            (25, 100),
+            "deprecated character size honoured"
+        );
     }
 
     #[test]
     fn max_blocks_and_capacity_rules() {
-        let p = ApproxPrefixCacheProducer::new(params(r#"{"maxPrefixTokensToMatch": 1024}"#).unwrap());
+        let p =
+            ApproxPrefixCacheProducer::new(params(r#"{"maxPrefixTokensToMatch": 1024}"#).unwrap());
         assert_eq!(p.max_blocks(16), 64);
         let p = ApproxPrefixCacheProducer::new(params(r#"{"lruCapacityPerServer": 777}"#).unwrap());
         assert_eq!(p.capacity_of(0), 777, "lruCapacityPerServer honoured");
-        assert_eq!(p.capacity_of(5000), 5000, "num_gpu_blocks wins under autoTune");
-        let p = ApproxPrefixCacheProducer::new(params(r#"{"autoTune": false, "lruCapacityPerServer": 777}"#).unwrap());
+        assert_eq!(
+            p.capacity_of(5000),
+            5000,
+            "num_gpu_blocks wins under autoTune"
+        );
+        let p = ApproxPrefixCacheProducer::new(
+            params(r#"{"autoTune": false, "lruCapacityPerServer": 777}"#).unwrap(),
+        );
         assert_eq!(p.capacity_of(5000), 777);
     }
 

@@ -89,11 +89,12 @@ impl InflightLoadProducer {
             }
         }
         let counters = self.counters.read();
-        let Some(c) = counters.get(id.index()) else { return };
+        let Some(c) = counters.get(id.index()) else {
+            return;
+        };
         let current = c.uid.load(Ordering::Acquire);
         if current != uid.get()
-            && c
-                .uid
+            && c.uid
                 .compare_exchange(current, uid.get(), Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         {
@@ -107,16 +108,22 @@ impl InflightLoadProducer {
 
     fn release(&self, id: EndpointId, uid: EndpointUid, tokens: u64) {
         let counters = self.counters.read();
-        let Some(c) = counters.get(id.index()) else { return };
+        let Some(c) = counters.get(id.index()) else {
+            return;
+        };
         if c.uid.load(Ordering::Acquire) != uid.get() {
             return;
         }
         let _ = c
             .requests
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(1)));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(1))
+            });
         let _ = c
             .tokens
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(tokens)));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(tokens))
+            });
     }
 
     fn release_profiles(&self, decision: &Decision, prefill: bool) {
@@ -125,7 +132,9 @@ impl InflightLoadProducer {
             if (&*run.name == "prefill") != prefill {
                 continue;
             }
-            let Some(&id) = run.result.targets.first() else { continue };
+            let Some(&id) = run.result.targets.first() else {
+                continue;
+            };
             if let Some(state) = decision.snapshot().get(id) {
                 self.release(id, state.uid(), result.token_estimate);
             }
@@ -151,7 +160,9 @@ impl DataProducer for InflightLoadProducer {
 impl RequestHooks for InflightLoadProducer {
     fn pre_request(&self, cx: &CycleContext<'_>, result: &ScheduleResult) {
         for run in &result.profiles {
-            let Some(&id) = run.result.targets.first() else { continue };
+            let Some(&id) = run.result.targets.first() else {
+                continue;
+            };
             if let Some(state) = cx.pool.get(id) {
                 self.add(id, state.uid(), result.token_estimate);
             }
@@ -203,10 +214,16 @@ mod tests {
     #[test]
     fn token_estimates() {
         // body 4000 bytes → in 1000, out 1500
-        assert_eq!(estimate_tokens(&Request::new("r", "m").with_body_bytes(4000)), 2500);
+        assert_eq!(
+            estimate_tokens(&Request::new("r", "m").with_body_bytes(4000)),
+            2500
+        );
         // 10 token ids → 10 + 15
         let t = [1u32; 10];
-        assert_eq!(estimate_tokens(&Request::new("r", "m").with_prompt(Prompt::TokenIds(&t))), 25);
+        assert_eq!(
+            estimate_tokens(&Request::new("r", "m").with_prompt(Prompt::TokenIds(&t))),
+            25
+        );
         // 10 chars → round(2.5) = 3 (round half away from zero) → 3 + round(4.5) = 3 + 5
         let r = Request::new("r", "m").with_prompt(Prompt::Text("0123456789"));
         assert_eq!(estimate_tokens(&r), 8);
@@ -214,7 +231,10 @@ mod tests {
         assert_eq!(estimate_tokens(&Request::new("r", "m")), 3);
         let msgs = [ChatMessage::new("user", "abcd")];
         // "user" + "abcd" = 8 chars → 2 + 3
-        assert_eq!(estimate_tokens(&Request::new("r", "m").with_prompt(Prompt::Chat(&msgs))), 5);
+        assert_eq!(
+            estimate_tokens(&Request::new("r", "m").with_prompt(Prompt::Chat(&msgs))),
+            5
+        );
     }
 
     #[test]
@@ -223,15 +243,41 @@ mod tests {
         let (id, uid) = (EndpointId::from_index(3), EndpointUid(9));
         p.add(id, uid, 10);
         p.add(id, uid, 5);
-        assert_eq!(p.load(id, uid), InFlightLoad { requests: 2, tokens: 15 });
+        assert_eq!(
+            p.load(id, uid),
+            InFlightLoad {
+                requests: 2,
+                tokens: 15
+            }
+        );
         p.release(id, uid, 10);
-        assert_eq!(p.load(id, uid), InFlightLoad { requests: 1, tokens: 5 });
+        assert_eq!(
+            p.load(id, uid),
+            InFlightLoad {
+                requests: 1,
+                tokens: 5
+            }
+        );
         p.release(id, EndpointUid(10), 5);
-        assert_eq!(p.load(id, uid).requests, 1, "another incarnation does not release");
+        assert_eq!(
+            p.load(id, uid).requests,
+            1,
+            "another incarnation does not release"
+        );
         p.add(id, EndpointUid(10), 1);
-        assert_eq!(p.load(id, EndpointUid(10)), InFlightLoad { requests: 1, tokens: 1 });
+        assert_eq!(
+            p.load(id, EndpointUid(10)),
+            InFlightLoad {
+                requests: 1,
+                tokens: 1
+            }
+        );
         assert_eq!(p.load(id, uid), InFlightLoad::default());
         p.release(id, EndpointUid(10), 100);
-        assert_eq!(p.load(id, EndpointUid(10)), InFlightLoad::default(), "saturates at zero");
+        assert_eq!(
+            p.load(id, EndpointUid(10)),
+            InFlightLoad::default(),
+            "saturates at zero"
+        );
     }
 }

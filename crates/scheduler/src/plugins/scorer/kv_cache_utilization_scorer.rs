@@ -72,12 +72,25 @@ mod tests {
     #[test]
     fn one_minus_usage() {
         // kv = [0.0, 0.25, 1.0] → 1, 0.75, 0
-        let snap = pool().endpoint("a").kv(0.0).endpoint("b").kv(0.25).endpoint("c").kv(1.0).snapshot();
-        assert_eq!(score(&KvCacheUtilizationScorer::default(), &snap, "m"), vec![1.0, 0.75, 0.0]);
+        let snap = pool()
+            .endpoint("a")
+            .kv(0.0)
+            .endpoint("b")
+            .kv(0.25)
+            .endpoint("c")
+            .kv(1.0)
+            .snapshot();
+        assert_eq!(
+            score(&KvCacheUtilizationScorer::default(), &snap, "m"),
+            vec![1.0, 0.75, 0.0]
+        );
     }
 
     #[test]
     fn legacy_name() {
-        assert_eq!(KvCacheUtilizationScorer::new(LEGACY_TYPE_NAME).type_name(), "kv-cache-scorer");
+        assert_eq!(
+            KvCacheUtilizationScorer::new(LEGACY_TYPE_NAME).type_name(),
+            "kv-cache-scorer"
+        );
     }
 }

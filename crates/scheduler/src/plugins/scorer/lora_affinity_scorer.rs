@@ -47,7 +47,9 @@ impl Scorer for LoraAffinityScorer {
             let m = e.metrics();
             *o = if m.active_adapters.contains(model) {
                 1.0
-            } else if m.active_adapters.len() + m.waiting_adapters.len() < m.max_active_adapters as usize {
+            } else if m.active_adapters.len() + m.waiting_adapters.len()
+                < m.max_active_adapters as usize
+            {
                 0.8
             } else if m.waiting_adapters.contains(model) {
                 0.6
@@ -75,13 +77,25 @@ mod tests {
     #[test]
     fn tiers() {
         let snap = pool()
-            .endpoint("active").active(&["sql"]).max_adapters(1)
-            .endpoint("free-slot").active(&["x"]).max_adapters(2)
-            .endpoint("waiting").active(&["x"]).waiting(&["sql"]).max_adapters(2)
-            .endpoint("full").active(&["x", "y"]).max_adapters(2)
+            .endpoint("active")
+            .active(&["sql"])
+            .max_adapters(1)
+            .endpoint("free-slot")
+            .active(&["x"])
+            .max_adapters(2)
+            .endpoint("waiting")
+            .active(&["x"])
+            .waiting(&["sql"])
+            .max_adapters(2)
+            .endpoint("full")
+            .active(&["x", "y"])
+            .max_adapters(2)
             .endpoint("no-info")
             .snapshot();
         // active → 1.0; 1 + 0 < 2 → 0.8; 1 + 1 = 2, sql waiting → 0.6; full → 0; 0 < 0 false → 0
-        assert_eq!(score(&LoraAffinityScorer, &snap, "sql"), vec![1.0, 0.8, 0.6, 0.0, 0.0]);
+        assert_eq!(
+            score(&LoraAffinityScorer, &snap, "sql"),
+            vec![1.0, 0.8, 0.6, 0.0, 0.0]
+        );
     }
 }

@@ -28,7 +28,9 @@ use crate::cycle::{Candidates, CycleContext, CycleData};
 use crate::decision::ScheduleResult;
 use crate::error::ParamError;
 use crate::plugin::{DataKey, DataProducer, Plugin, RequestHooks, Scorer, ScorerCategory};
-use crate::plugins::producer::approx_prefix_cache_producer::{self as producer, ApproxPrefixCacheProducer};
+use crate::plugins::producer::approx_prefix_cache_producer::{
+    self as producer, ApproxPrefixCacheProducer,
+};
 use crate::pool::PoolSnapshot;
 use crate::registry::PluginParams;
 use serde::{Deserialize, Serialize};
@@ -47,7 +49,11 @@ pub struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_size_tokens: Option<u32>,
     /// See the producer's `blockSize`; `hashBlockSize` (v0.5) is accepted as an alias.
-    #[serde(default, alias = "hashBlockSize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "hashBlockSize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub block_size: Option<u32>,
     /// See the producer's `maxPrefixBlocksToMatch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,9 +77,15 @@ impl Params {
             auto_tune: self.auto_tune.unwrap_or(d.auto_tune),
             block_size_tokens: self.block_size_tokens,
             block_size: self.block_size,
-            max_prefix_blocks_to_match: self.max_prefix_blocks_to_match.unwrap_or(d.max_prefix_blocks_to_match),
-            max_prefix_tokens_to_match: self.max_prefix_tokens_to_match.unwrap_or(d.max_prefix_tokens_to_match),
-            lru_capacity_per_server: self.lru_capacity_per_server.unwrap_or(d.lru_capacity_per_server),
+            max_prefix_blocks_to_match: self
+                .max_prefix_blocks_to_match
+                .unwrap_or(d.max_prefix_blocks_to_match),
+            max_prefix_tokens_to_match: self
+                .max_prefix_tokens_to_match
+                .unwrap_or(d.max_prefix_tokens_to_match),
+            lru_capacity_per_server: self
+                .lru_capacity_per_server
+                .unwrap_or(d.lru_capacity_per_server),
         })
     }
 }
@@ -120,7 +132,9 @@ impl Scorer for PrefixCacheScorer {
     fn score(&self, cx: &CycleContext<'_>, candidates: Candidates<'_>, out: &mut [f64]) {
         for (o, e) in out.iter_mut().zip(candidates.iter()) {
             *o = match cx.data.prefix_match(e.id()) {
-                Some(m) if m.total_blocks > 0 => f64::from(m.matched_blocks) / f64::from(m.total_blocks),
+                Some(m) if m.total_blocks > 0 => {
+                    f64::from(m.matched_blocks) / f64::from(m.total_blocks)
+                }
                 _ => 0.0,
             };
         }
@@ -154,10 +168,14 @@ impl Plugin for PrefixCacheScorer {
         Some(self)
     }
     fn as_data_producer(&self) -> Option<&dyn DataProducer> {
-        self.own_producer.as_ref().map(|_| self as &dyn DataProducer)
+        self.own_producer
+            .as_ref()
+            .map(|_| self as &dyn DataProducer)
     }
     fn as_request_hooks(&self) -> Option<&dyn RequestHooks> {
-        self.own_producer.as_ref().map(|_| self as &dyn RequestHooks)
+        self.own_producer
+            .as_ref()
+            .map(|_| self as &dyn RequestHooks)
     }
     fn consumes(&self) -> &[DataKey] {
         &[DataKey::PrefixCacheMatchInfo]
@@ -183,22 +201,35 @@ mod tests {
         // matched = [4, 1, 0] of 4 → 1.0, 0.25, 0
         matched.copy_from_slice(&[4, 1, 0]);
         let r = Request::new("t", "m");
-        assert_eq!(score_request(&PrefixCacheScorer::new(), &snap, &r, &data), vec![1.0, 0.25, 0.0]);
+        assert_eq!(
+            score_request(&PrefixCacheScorer::new(), &snap, &r, &data),
+            vec![1.0, 0.25, 0.0]
+        );
     }
 
     #[test]
     fn no_info_or_no_blocks_scores_zero() {
         let snap = pool().endpoint("a").endpoint("b").snapshot();
         let r = Request::new("t", "m");
-        assert_eq!(score_request(&PrefixCacheScorer::new(), &snap, &r, &CycleData::empty()), vec![0.0, 0.0]);
+        assert_eq!(
+            score_request(&PrefixCacheScorer::new(), &snap, &r, &CycleData::empty()),
+            vec![0.0, 0.0]
+        );
         let mut data = CycleData::empty();
         data.begin_prefix_matches(snap.slot_capacity(), 0, 16);
-        assert_eq!(score_request(&PrefixCacheScorer::new(), &snap, &r, &data), vec![0.0, 0.0]);
+        assert_eq!(
+            score_request(&PrefixCacheScorer::new(), &snap, &r, &data),
+            vec![0.0, 0.0]
+        );
     }
 
     #[test]
     fn params_configure_an_own_producer() {
-        assert!(PrefixCacheScorer::from_params(&Params::default()).as_data_producer().is_none());
+        assert!(
+            PrefixCacheScorer::from_params(&Params::default())
+                .as_data_producer()
+                .is_none()
+        );
         let p = Params {
             lru_capacity_per_server: Some(10),
             ..Params::default()

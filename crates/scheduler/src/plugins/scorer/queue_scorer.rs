@@ -61,18 +61,42 @@ mod tests {
     #[test]
     fn min_max_table() {
         // q = [2, 5, 8] → (8−2)/6 = 1, (8−5)/6 = 0.5, (8−8)/6 = 0
-        let snap = pool().endpoint("a").queue(2).endpoint("b").queue(5).endpoint("c").queue(8).snapshot();
+        let snap = pool()
+            .endpoint("a")
+            .queue(2)
+            .endpoint("b")
+            .queue(5)
+            .endpoint("c")
+            .queue(8)
+            .snapshot();
         assert_eq!(score(&QueueScorer, &snap, "m"), vec![1.0, 0.5, 0.0]);
         // q = [0, 10, 1] → 1, 0, 0.9
-        let snap = pool().endpoint("a").queue(0).endpoint("b").queue(10).endpoint("c").queue(1).snapshot();
+        let snap = pool()
+            .endpoint("a")
+            .queue(0)
+            .endpoint("b")
+            .queue(10)
+            .endpoint("c")
+            .queue(1)
+            .snapshot();
         assert_eq!(score(&QueueScorer, &snap, "m"), vec![1.0, 0.0, 0.9]);
     }
 
     #[test]
     fn all_equal_and_empty_metrics_score_one() {
-        let snap = pool().endpoint("a").queue(3).endpoint("b").queue(3).snapshot();
+        let snap = pool()
+            .endpoint("a")
+            .queue(3)
+            .endpoint("b")
+            .queue(3)
+            .snapshot();
         assert_eq!(score(&QueueScorer, &snap, "m"), vec![1.0, 1.0]);
-        let snap = pool().endpoint("a").scraped_at(None).endpoint("b").scraped_at(None).snapshot();
+        let snap = pool()
+            .endpoint("a")
+            .scraped_at(None)
+            .endpoint("b")
+            .scraped_at(None)
+            .snapshot();
         assert_eq!(score(&QueueScorer, &snap, "m"), vec![1.0, 1.0]);
         let snap = pool().endpoint("only").queue(99).snapshot();
         assert_eq!(score(&QueueScorer, &snap, "m"), vec![1.0]);

@@ -59,13 +59,31 @@ mod tests {
     #[test]
     fn min_max_table() {
         // r = [4, 0, 2] → (4−4)/4 = 0, 1, (4−2)/4 = 0.5
-        let snap = pool().endpoint("a").running(4).endpoint("b").running(0).endpoint("c").running(2).snapshot();
-        assert_eq!(score(&RunningRequestsSizeScorer, &snap, "m"), vec![0.0, 1.0, 0.5]);
+        let snap = pool()
+            .endpoint("a")
+            .running(4)
+            .endpoint("b")
+            .running(0)
+            .endpoint("c")
+            .running(2)
+            .snapshot();
+        assert_eq!(
+            score(&RunningRequestsSizeScorer, &snap, "m"),
+            vec![0.0, 1.0, 0.5]
+        );
     }
 
     #[test]
     fn all_equal_scores_one() {
-        let snap = pool().endpoint("a").running(7).endpoint("b").running(7).snapshot();
-        assert_eq!(score(&RunningRequestsSizeScorer, &snap, "m"), vec![1.0, 1.0]);
+        let snap = pool()
+            .endpoint("a")
+            .running(7)
+            .endpoint("b")
+            .running(7)
+            .snapshot();
+        assert_eq!(
+            score(&RunningRequestsSizeScorer, &snap, "m"),
+            vec![1.0, 1.0]
+        );
     }
 }

@@ -65,7 +65,9 @@ impl TokenLoadScorer {
         } else {
             params.queue_threshold_tokens
         };
-        TokenLoadScorer { threshold: t as f64 }
+        TokenLoadScorer {
+            threshold: t as f64,
+        }
     }
 }
 
@@ -77,7 +79,11 @@ impl Scorer for TokenLoadScorer {
     fn score(&self, cx: &CycleContext<'_>, candidates: Candidates<'_>, out: &mut [f64]) {
         for (o, e) in out.iter_mut().zip(candidates.iter()) {
             let t = cx.data.in_flight(e.id()).map_or(0, |l| l.tokens) as f64;
-            *o = if t <= 0.0 { 1.0 } else { 1.0 - t.min(self.threshold) / self.threshold };
+            *o = if t <= 0.0 {
+                1.0
+            } else {
+                1.0 - t.min(self.threshold) / self.threshold
+            };
         }
     }
 }
@@ -108,11 +114,21 @@ mod tests {
         let loads = data.begin_in_flight(snap.slot_capacity());
         // T = 100: t = [0, 25, 400] → 1, 0.75, 0
         for (l, t) in loads.iter_mut().zip([0u64, 25, 400]) {
-            *l = InFlightLoad { requests: 1, tokens: t };
+            *l = InFlightLoad {
+                requests: 1,
+                tokens: t,
+            };
         }
-        let s = TokenLoadScorer::new(Params { queue_threshold_tokens: 100 });
-        assert_eq!(score_request(&s, &snap, &Request::new("t", "m"), &data), vec![1.0, 0.75, 0.0]);
-        let d = TokenLoadScorer::new(Params { queue_threshold_tokens: -5 });
+        let s = TokenLoadScorer::new(Params {
+            queue_threshold_tokens: 100,
+        });
+        assert_eq!(
+            score_request(&s, &snap, &Request::new("t", "m"), &data),
+            vec![1.0, 0.75, 0.0]
+        );
+        let d = TokenLoadScorer::new(Params {
+            queue_threshold_tokens: -5,
+        });
         assert_eq!(d.threshold, DEFAULT_QUEUE_THRESHOLD_TOKENS as f64);
     }
 }
