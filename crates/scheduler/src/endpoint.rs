@@ -43,6 +43,12 @@ impl fmt::Display for EndpointId {
 pub struct EndpointUid(pub(crate) u64);
 
 impl EndpointUid {
+    /// A uid from its raw value (for using [`PrefixIndex`](crate::prefix::PrefixIndex) and
+    /// similar per-endpoint structures outside a pool).
+    pub const fn from_raw(raw: u64) -> Self {
+        EndpointUid(raw)
+    }
+
     /// The raw value.
     pub const fn get(self) -> u64 {
         self.0
