@@ -37,14 +37,13 @@ impl TwoLevelIndex {
             .entry(endpoint)
             .or_insert_with(|| LruCache::new(NonZeroUsize::new(CAPACITY).expect("non-zero")));
         for &h in hashes {
-            if let Some((evicted, ())) = lru.push(h, ()) {
-                if evicted != h {
-                    if let Some(set) = self.holders.get_mut(&evicted) {
-                        set.remove(&endpoint);
-                        if set.is_empty() {
-                            self.holders.remove(&evicted);
-                        }
-                    }
+            if let Some((evicted, ())) = lru.push(h, ())
+                && evicted != h
+                && let Some(set) = self.holders.get_mut(&evicted)
+            {
+                set.remove(&endpoint);
+                if set.is_empty() {
+                    self.holders.remove(&evicted);
                 }
             }
             self.holders.entry(h).or_default().insert(endpoint);

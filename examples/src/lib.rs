@@ -1,0 +1,1 @@
+//! Runnable examples of pointsman; see the `[[example]]` entries.
