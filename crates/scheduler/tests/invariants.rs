@@ -118,3 +118,87 @@ proptest! {
         prop_assert_eq!(run(), run());
     }
 }
+
+/// Every built-in filter, as configured in a profile: (plugins YAML, the profile's filter).
+const FILTERS: [(&str, &str); 9] = [
+    (
+        "- type: low-queue-filter\n  parameters: {threshold: 5}\n",
+        "low-queue-filter",
+    ),
+    ("- type: least-queue-filter\n", "least-queue-filter"),
+    ("- type: least-kv-cache-filter\n", "least-kv-cache-filter"),
+    ("- type: lora-affinity-filter\n", "lora-affinity-filter"),
+    (
+        "- type: prefix-cache-affinity-filter\n  parameters: {explorationProbability: 0}\n",
+        "prefix-cache-affinity-filter",
+    ),
+    ("- type: utilization-detector\n", "utilization-detector"),
+    (
+        "- type: concurrency-detector\n  parameters: {maxConcurrency: 2}\n",
+        "concurrency-detector",
+    ),
+    (
+        "- type: low-queue-filter\n- type: least-queue-filter\n- name: tree\n  type: decision-tree-filter\n  parameters: {current: {pluginRef: low-queue-filter}, nextOnFailure: {decisionTree: {current: {pluginRef: least-queue-filter}}}}\n",
+        "tree",
+    ),
+    (
+        "- type: lora-affinity-filter\n- type: least-kv-cache-filter\n- name: tree\n  type: decision-tree-filter\n  parameters: {current: {pluginRef: lora-affinity-filter}, nextOnSuccessOrFailure: {decisionTree: {current: {pluginRef: least-kv-cache-filter}}}}\n",
+        "tree",
+    ),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Filters only ever remove endpoints: whatever a filter-only profile returns (all of its
+    /// survivors, through a picker asked for every endpoint) is a subset of the candidates.
+    #[test]
+    fn filters_never_add_endpoints(filter in 0..FILTERS.len(), seed in any::<u64>(), p in arb_pool(), subset_mask in any::<u32>()) {
+        let (body, tree_name) = FILTERS[filter];
+        let yaml = format!(
+            "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\nplugins:\n{body}- type: random-picker\n  parameters: {{maxNumOfEndpoints: 1000}}\nschedulingProfiles:\n- name: default\n  plugins: [{{pluginRef: {tree_name}}}, {{pluginRef: random-picker}}]\n"
+        );
+        let config = EndpointPickerConfig::from_yaml(&yaml).map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;
+        let s = Scheduler::builder().seed(seed).clock(Arc::new(ManualClock::new(TEST_NOW))).metrics_staleness(None)
+            .build(&config).map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;
+        p.fill(s.pool());
+        let snap = s.pool().snapshot();
+        let hint: Vec<String> = snap.endpoints().iter().enumerate()
+            .filter(|(i, _)| subset_mask & (1 << (i % 32)) != 0)
+            .map(|(_, e)| e.endpoint().host_port().to_string()).collect();
+        let hint_refs: Vec<&str> = hint.iter().map(String::as_str).collect();
+        let text = "x".repeat(300);
+        let req = Request::new("r", "lora-a").with_prompt(Prompt::Text(&text)).with_subset_hint(&hint_refs);
+        if let Ok(d) = s.schedule(&req) {
+            let survivors: HashSet<String> = d.endpoints().map(|e| e.endpoint().host_port().to_string()).collect();
+            let offered: HashSet<String> = hint.iter().cloned().collect();
+            prop_assert!(survivors.is_subset(&offered), "{:?} ⊄ {:?}", survivors, offered);
+        }
+    }
+
+    /// With one pick, weighted-random chooses each endpoint with probability ∝ its total score
+    /// (here a single scorer whose scores are 1 − kv).
+    #[test]
+    fn weighted_random_follows_weights(kvs in proptest::collection::vec(0.0f64..0.95, 2..5), seed in any::<u64>()) {
+        let yaml = "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\nplugins:\n- type: kv-cache-utilization-scorer\n- type: weighted-random-picker\n";
+        let s = Scheduler::builder().seed(seed).clock(Arc::new(ManualClock::new(TEST_NOW)))
+            .build(&EndpointPickerConfig::from_yaml(yaml).unwrap()).unwrap();
+        let mut b = pool();
+        for (i, kv) in kvs.iter().enumerate() { b = b.endpoint(&format!("e{i}")).kv(*kv); }
+        b.fill(s.pool());
+        let n = 4000;
+        let mut counts = vec![0u32; kvs.len()];
+        for i in 0..n {
+            let d = s.schedule(&Request::new(&i.to_string(), "m")).unwrap();
+            let name = d.primary().unwrap().endpoint().name().to_string();
+            counts[name[1..].parse::<usize>().unwrap()] += 1;
+        }
+        let total: f64 = kvs.iter().map(|kv| 1.0 - kv).sum();
+        for (c, kv) in counts.iter().zip(&kvs) {
+            let expected = f64::from(n) * (1.0 - kv) / total;
+            // Four standard deviations of a binomial count.
+            let sd = (expected * (1.0 - expected / f64::from(n))).sqrt();
+            prop_assert!((f64::from(*c) - expected).abs() <= 4.0 * sd + 1.0, "{:?} vs weights {:?}", counts, kvs);
+        }
+    }
+}
