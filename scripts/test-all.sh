@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test of the project: the Rust workspace (all features, doctests included).
-# Works on a fresh machine with the Rust toolchain; installs nothing else.
+# Runs every test of the project on a fresh machine (Rust toolchain and Python 3.10+ present):
+# the Rust workspace (all features, doctests included), then the Python bindings, built and
+# installed into .venv with maturin, with their pytest suite, stub check and example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --all-features
+
+python3 -m venv .venv
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet pytest mypy
+.venv/bin/pip install --quiet ./crates/py-bindings
+.venv/bin/python -m pytest crates/py-bindings/tests
+.venv/bin/python -m mypy.stubtest pointsman
+.venv/bin/python examples/python/compare_policies.py
