@@ -25,6 +25,7 @@
 mod errors;
 mod plugins;
 mod scheduler;
+mod sim;
 mod types;
 
 use pyo3::prelude::*;
@@ -56,5 +57,6 @@ fn _pointsman(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plugin_types, m)?)?;
     m.add_function(wrap_pyfunction!(default_config, m)?)?;
     errors::register(m)?;
+    sim::register(m)?;
     Ok(())
 }

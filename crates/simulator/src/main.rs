@@ -93,22 +93,8 @@ struct CompareArgs {
     out: PathBuf,
 }
 
-/// The embedded default: 8 servers near the prefix-aware policies' saturation on a shared-prefix
-/// workload shaped like llm-d's `73-capacity` benchmark (150 groups × 5 prompts, 6,000-token
-/// system prompts, 1,200-token questions), with 300-token outputs to keep the run short.
 fn default_workload() -> SharedPrefix {
-    SharedPrefix {
-        groups: 150,
-        prompts_per_group: 5,
-        system_tokens: 6000,
-        question_tokens: 1200,
-        output_tokens: 300,
-        turns: 1,
-        requests: 6000,
-        arrivals: Arrivals::Poisson { rate: 70.0 },
-        loras: Vec::new(),
-        sheddable: 0.0,
-    }
+    SharedPrefix::embedded_default()
 }
 
 fn main() {

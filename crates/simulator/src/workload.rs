@@ -251,6 +251,25 @@ impl Default for SharedPrefix {
 }
 
 impl SharedPrefix {
+    /// The embedded default of `pointsman-sim compare`: 8 servers near the prefix-aware
+    /// policies' saturation on a workload shaped like llm-d's `73-capacity` benchmark (150
+    /// groups × 5 prompts, 6,000-token system prompts, 1,200-token questions), with 300-token
+    /// outputs to keep the run short, at 70 requests/s.
+    pub fn embedded_default() -> Self {
+        SharedPrefix {
+            groups: 150,
+            prompts_per_group: 5,
+            system_tokens: 6000,
+            question_tokens: 1200,
+            output_tokens: 300,
+            turns: 1,
+            requests: 6000,
+            arrivals: Arrivals::Poisson { rate: 70.0 },
+            loras: Vec::new(),
+            sheddable: 0.0,
+        }
+    }
+
     /// Generates the requests.
     ///
     /// # Errors

@@ -1,6 +1,7 @@
 """Type stubs for the native module ``pointsman._pointsman`` (re-exported by ``pointsman``)."""
 
 from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
 from typing import Any, Literal, Protocol, TypedDict, final
 
 __version__: str
@@ -18,6 +19,13 @@ __all__ = [
     "__version__",
     "default_config",
     "plugin_types",
+    "Comparison",
+    "Workload",
+    "_sim_azure",
+    "_sim_baselines",
+    "_sim_compare",
+    "_sim_mooncake",
+    "_sim_shared_prefix",
 ]
 
 class _ScoreFunction(Protocol):
@@ -376,3 +384,54 @@ class Scheduler:
     @property
     def config_yaml(self) -> str:
         """The configuration in effect, as YAML."""
+
+# --- pointsman.sim (wrapped with documented signatures in pointsman/sim.py) ---
+
+@final
+class Workload:
+    """Simulated requests: arrivals, token counts, shareable prefix blocks."""
+
+    def __len__(self) -> int: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def arrivals(self) -> list[float]: ...
+
+@final
+class Comparison:
+    """Per-policy results of a simulated comparison."""
+
+    @property
+    def results(self) -> list[dict[str, Any]]: ...
+    def table(self) -> str: ...
+    def json(self) -> str: ...
+    def svg(self) -> str: ...
+
+def _sim_shared_prefix(
+    *,
+    groups: int | None = None,
+    prompts_per_group: int | None = None,
+    system_tokens: int | None = None,
+    question_tokens: int | None = None,
+    output_tokens: int | None = None,
+    turns: int | None = None,
+    requests: int | None = None,
+    rate: float | None = None,
+    constant: bool = False,
+    loras: list[tuple[str, float]] | None = None,
+    sheddable: float | None = None,
+    seed: int = 1,
+) -> Workload: ...
+def _sim_mooncake(path: str | PathLike[str], speedup: float = 1.0) -> Workload: ...
+def _sim_azure(path: str | PathLike[str], speedup: float = 1.0) -> Workload: ...
+def _sim_baselines() -> list[str]: ...
+def _sim_compare(
+    workload: Workload,
+    policies: list[str | tuple[str, str]] | None = None,
+    *,
+    servers: int = 8,
+    heterogeneity: float = 0.0,
+    seed: int = 1,
+    slo_ttft: float = 2.0,
+    slo_tpot: float = 0.1,
+) -> Comparison: ...
