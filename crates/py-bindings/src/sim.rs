@@ -185,6 +185,7 @@ pub(crate) fn _sim_baselines() -> Vec<String> {
 /// baseline) on a fleet of `servers` simulated vLLM servers.
 #[pyfunction]
 #[pyo3(signature = (workload, policies=None, *, servers=8, heterogeneity=0.0, seed=1, slo_ttft=2.0, slo_tpot=0.1))]
+#[expect(clippy::too_many_arguments, reason = "Python keyword arguments")]
 pub(crate) fn _sim_compare(
     py: Python<'_>,
     workload: &PyWorkload,
