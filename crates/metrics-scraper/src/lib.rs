@@ -12,9 +12,39 @@
 //!   [`ExtractorParams`](engine::ExtractorParams)) and the one-pass extraction into an
 //!   [`EngineSample`](engine::EngineSample).
 //!
-//! This crate does not fetch anything and does not depend on the scheduler core yet; the
-//! caller GETs the body (capping its size) and stores the [`EngineSample`](engine::EngineSample)
-//! on its endpoint.
+//! - [`scraper`] polls every endpoint's `/metrics` over HTTP/1.1 keep-alive (one tokio task
+//!   per endpoint, default every 50 ms with a 1 s timeout and a 16 MiB body cap) and publishes
+//!   the extracted values into a [`pointsman::Pool`], batching many endpoints' updates into
+//!   one snapshot. [`Scraper`](scraper::Scraper) is configured, then
+//!   [spawned](scraper::Scraper::spawn) with a discovery source.
+//! - [`apply`] maps an [`EngineSample`](engine::EngineSample) onto the core's
+//!   [`Metrics`](pointsman::Metrics), keeping values the scrape lacked.
+//! - [`discovery`] holds the [`Discovery`](discovery::Discovery) trait and its sources: a
+//!   static list, a watched YAML/JSON file and (feature `kubernetes`) InferencePool and Pod
+//!   watches.
+//! - [`stats`] exposes per-endpoint scrape latency and error counts by kind as plain structs.
+//! - [`error`] holds [`ScrapeError`](error::ScrapeError), which names the endpoint and says
+//!   whether the failure is transient.
+//!
+//! # Scraping a server
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use pointsman::{Endpoint, Pool};
+//! use pointsman_scraper::discovery::StaticDiscovery;
+//! use pointsman_scraper::engine::EngineRegistry;
+//! use pointsman_scraper::scraper::{Scraper, ScraperConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Arc::new(Pool::new());
+//! let scraper = Scraper::new(pool.clone(), ScraperConfig::default(), EngineRegistry::builtin())?;
+//! let handle = scraper.spawn(StaticDiscovery::new([Endpoint::new("vllm-0", "127.0.0.1", 8000)]));
+//! tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+//! let snapshot = pool.snapshot();
+//! let metrics = snapshot.by_name("vllm-0").map(|e| e.metrics());
+//! println!("{metrics:?} {:?}", handle.stats().snapshot().endpoint("vllm-0"));
+//! # Ok(()) }
+//! ```
 //!
 //! # Example
 //!
@@ -41,7 +71,8 @@
 //!
 //! # Features
 //!
-//! None; `default = []`.
+//! - `kubernetes` (off by default): [`discovery::kubernetes`], watching InferencePool v1 and
+//!   Pods with kube-rs.
 //!
 //! # Guarantees
 //!
@@ -50,8 +81,19 @@
 //! - Parsing borrows from the input; extraction allocates only for LoRA adapter names and
 //!   reported problems.
 //! - Errors are `Send + Sync` and implement `std::error::Error`.
+//! - The scraper never panics on server input or faults and no task ends for good on an
+//!   error: a failed poll is counted, logged on change, and leaves the endpoint's metrics as
+//!   they were (so they turn stale). Memory is bounded by the body cap per endpoint and a
+//!   bounded publication queue.
+//! - Schedulers never wait for the scraper: it publishes new pool snapshots with `arc-swap`.
 #![forbid(unsafe_code)]
 
+pub mod apply;
+pub mod discovery;
 pub mod engine;
+pub mod error;
 pub mod exposition;
+mod fetch;
+pub mod scraper;
 pub mod spec;
+pub mod stats;

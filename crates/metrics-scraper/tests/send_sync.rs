@@ -1,13 +1,19 @@
 //! Public types can cross threads, and errors stay small enough to return by value.
 
+use pointsman_scraper::discovery::{
+    DiscoveryError, EndpointFile, EndpointSink, FileDiscovery, StaticDiscovery,
+};
 use pointsman_scraper::engine::{
     ConfigError, ConfigErrors, EngineConfig, EngineMapping, EngineRegistry, EngineSample,
     Extraction, ExtractorParams, InvalidMetric, LoraInfo, Signal, SignalSet,
 };
+use pointsman_scraper::error::{ErrorKind, ScrapeError, ScrapeErrorKind};
 use pointsman_scraper::exposition::{
     Entry, EscapedStr, Labels, MetricType, ParseError, Parser, Sample, Samples,
 };
+use pointsman_scraper::scraper::{Scraper, ScraperConfig, ScraperHandle};
 use pointsman_scraper::spec::{MetricSpec, SpecError};
+use pointsman_scraper::stats::{EndpointStats, ScraperStats, StatsHandle};
 
 fn send_sync<T: Send + Sync>() {}
 
@@ -35,6 +41,22 @@ fn public_types_are_send_and_sync() {
     send_sync::<SignalSet>();
     send_sync::<ConfigError>();
     send_sync::<ConfigErrors>();
+    send_sync::<ScrapeError>();
+    send_sync::<ScrapeErrorKind>();
+    send_sync::<ErrorKind>();
+    send_sync::<Scraper>();
+    send_sync::<ScraperConfig>();
+    send_sync::<ScraperHandle>();
+    send_sync::<ScraperStats>();
+    send_sync::<EndpointStats>();
+    send_sync::<StatsHandle>();
+    send_sync::<DiscoveryError>();
+    send_sync::<EndpointSink>();
+    send_sync::<EndpointFile>();
+    send_sync::<FileDiscovery>();
+    send_sync::<StaticDiscovery>();
+    #[cfg(feature = "kubernetes")]
+    send_sync::<pointsman_scraper::discovery::kubernetes::KubernetesDiscovery>();
 }
 
 #[test]
@@ -48,4 +70,10 @@ fn sizes_stay_small() {
     // The iterator item is returned once per line: keep the error no larger than 10 words.
     assert!(size_of::<ParseError>() <= 80, "{}", size_of::<ParseError>());
     assert_eq!(size_of::<SignalSet>(), 1);
+    // Scrape errors are returned once per failed poll.
+    assert!(
+        size_of::<ScrapeError>() <= 56,
+        "{}",
+        size_of::<ScrapeError>()
+    );
 }
