@@ -135,16 +135,7 @@ pub(crate) fn _sim_shared_prefix(
     let requests = w
         .generate(BLOCK, seed)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let label = format!(
-        "shared-prefix: {} groups × {} prompts, system {} + question {} tokens, output {}, {} requests at {} req/s",
-        w.groups,
-        w.prompts_per_group,
-        w.system_tokens,
-        w.question_tokens,
-        w.output_tokens,
-        w.requests,
-        rate
-    );
+    let label = w.label();
     Ok(PyWorkload {
         requests: Arc::new(requests),
         label,

@@ -208,16 +208,7 @@ fn compare(a: CompareArgs) -> Result<()> {
 
     let (label, requests, workload_json) = match a.trace.as_deref() {
         None => (
-            format!(
-                "shared-prefix: {} groups × {} prompts, system {} + question {} tokens, output {}, {} requests at {} req/s",
-                w.groups,
-                w.prompts_per_group,
-                w.system_tokens,
-                w.question_tokens,
-                w.output_tokens,
-                w.requests,
-                w.arrivals.rate()
-            ),
+            w.label(),
             w.generate(block, a.seed)?,
             serde_json::to_value(&w)?,
         ),

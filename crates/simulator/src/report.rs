@@ -204,6 +204,22 @@ const COLORS: [&str; 8] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f",
 ];
 
+/// Horizontal grid lines with labels at 0.01, 0.1, 1, … up to `10^hi`, across `[x0, x0 + width]`.
+fn log_grid(s: &mut String, x0: f64, width: f64, hi: f64, y_of: impl Fn(f64) -> f64) {
+    let mut tick = 0.01f64;
+    while tick.log10() <= hi {
+        let y = y_of(tick);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{x0}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tick}</text>",
+            x0 + width,
+            x0 - 4.0,
+            y + 4.0
+        );
+        tick *= 10.0;
+    }
+}
+
 /// An SVG chart: TTFT p50/p90/p99 per policy (log scale) and output throughput per policy.
 pub fn svg_bars(title: &str, results: &[PolicyResult]) -> String {
     let (w, h) = (960.0, 420.0);
@@ -222,18 +238,7 @@ pub fn svg_bars(title: &str, results: &[PolicyResult]) -> String {
         "<text x=\"{x0}\" y=\"{}\">TTFT (s, log scale): p50 / p90 / p99</text>",
         y0 - 8.0
     );
-    let mut tick = 0.01f64;
-    while tick.log10() <= hi {
-        let y = y_of(tick);
-        let _ = writeln!(
-            s,
-            "<line x1=\"{x0}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tick}</text>",
-            x0 + pw,
-            x0 - 4.0,
-            y + 4.0
-        );
-        tick *= 10.0;
-    }
+    log_grid(&mut s, x0, pw, hi, y_of);
     let group = pw / n;
     for (i, r) in results.iter().enumerate() {
         for (k, v) in [r.ttft.p50, r.ttft.p90, r.ttft.p99].into_iter().enumerate() {
@@ -332,18 +337,7 @@ pub fn svg_sweep(title: &str, rates: &[f64], results: &[Vec<PolicyResult>]) -> S
             y0 + ph + 16.0
         );
     }
-    let mut tick = 0.01f64;
-    while tick.log10() <= hi {
-        let y = y_of(tick);
-        let _ = writeln!(
-            s,
-            "<line x1=\"{x0}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tick}</text>",
-            x0 + pw,
-            x0 - 4.0,
-            y + 4.0
-        );
-        tick *= 10.0;
-    }
+    log_grid(&mut s, x0, pw, hi, y_of);
     let policies: Vec<&str> = results
         .first()
         .map(|row| row.iter().map(|r| r.policy.as_str()).collect())

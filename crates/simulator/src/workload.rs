@@ -270,6 +270,20 @@ impl SharedPrefix {
         }
     }
 
+    /// A one-line description, for tables and charts.
+    pub fn label(&self) -> String {
+        format!(
+            "shared-prefix: {} groups × {} prompts, system {} + question {} tokens, output {}, {} requests at {} req/s",
+            self.groups,
+            self.prompts_per_group,
+            self.system_tokens,
+            self.question_tokens,
+            self.output_tokens,
+            self.requests,
+            self.arrivals.rate()
+        )
+    }
+
     /// Generates the requests.
     ///
     /// # Errors
