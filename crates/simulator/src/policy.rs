@@ -28,14 +28,18 @@ const HEADER: &str =
     "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n";
 
 /// pointsman's recommended profile: the reference default plus LoRA affinity and the picker's
-/// own in-flight load, which sees the requests sent since the last scrape.
+/// own in-flight token load, which sees the work sent since the last scrape. With vLLM's chunked
+/// prefill, waiting queues stay near zero while long prefills pile up on a prefix holder; the
+/// in-flight term spreads them. Chosen on this simulator: on the Mooncake conversation trace it
+/// lifts SLO attainment from 72.6% (reference default) to 95.9% and matches the reference on
+/// the shared-prefix default workload.
 pub const RECOMMENDED: &str = "plugins:
 - type: prefix-cache-scorer
 - type: queue-scorer
 - type: kv-cache-utilization-scorer
 - type: lora-affinity-scorer
 - type: token-load-scorer
-  parameters: {queueThresholdTokens: 2000000}
+  parameters: {queueThresholdTokens: 200000}
 schedulingProfiles:
 - name: default
   plugins:
@@ -43,7 +47,7 @@ schedulingProfiles:
   - {pluginRef: queue-scorer, weight: 2}
   - {pluginRef: kv-cache-utilization-scorer, weight: 2}
   - {pluginRef: lora-affinity-scorer, weight: 1}
-  - {pluginRef: token-load-scorer, weight: 1}
+  - {pluginRef: token-load-scorer, weight: 2}
 ";
 
 impl Policy {
