@@ -72,6 +72,11 @@ pub mod scheduler;
 pub mod testing;
 pub mod time;
 
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub use config::EndpointPickerConfig;
 pub use decision::{Decision, ProfileResult, ScheduleResult};
 pub use endpoint::{Endpoint, EndpointId, EndpointUid, Role};
