@@ -4,12 +4,12 @@
 //! re-exports it and `_pointsman.pyi` types it (the layout of pydantic-core).
 //!
 //! # Overview
-//! - `Scheduler` ([`scheduler`]) wraps [`pointsman::Scheduler`] with its pool, a wall or manual
+//! - `Scheduler` (module `scheduler`) wraps [`pointsman::Scheduler`] with its pool, a wall or manual
 //!   clock, and a map from request id to in-flight [`pointsman::Decision`].
-//! - `Endpoint`, `EndpointState`, `Request` and `Decision` ([`types`]) are read-only values.
-//! - Python scorers and filters ([`plugins`]) are core plugins registered with
+//! - `Endpoint`, `EndpointState`, `Request` and `Decision` (module `types`) are read-only values.
+//! - Python scorers and filters (module `plugins`) are core plugins registered with
 //!   [`pointsman::registry::Registry::register_dynamic`] and used from the YAML configuration.
-//! - Errors ([`errors`]) form one hierarchy rooted at `pointsman.PointsmanError`, mapped from Rust
+//! - Errors (module `errors`) form one hierarchy rooted at `pointsman.PointsmanError`, mapped from Rust
 //!   in one `match`.
 //!
 //! # Guarantees
