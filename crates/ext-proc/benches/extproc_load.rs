@@ -3,7 +3,7 @@
 //! request headers, body, then response headers and body — and prints requests/s and latency
 //! percentiles.
 //!
-//! `cargo bench -p pointsman-extproc --bench extproc_load -- [--seconds N] [--concurrency N]`
+//! `cargo bench -p pointsman-extproc --bench extproc_load -- [--seconds N] [--concurrency N] [--client-threads N]`
 //!
 //! Scenarios: small chat bodies at high concurrency (throughput), 220 KB chat bodies
 //! (throughput), and small bodies one at a time (added latency per request: the time from
@@ -203,7 +203,7 @@ fn main() {
         }
     });
     let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(arg("--client-threads", 2) as usize)
         .enable_all()
         .build()
         .expect("runtime");
@@ -234,7 +234,8 @@ fn main() {
             }
         }
         println!(
-            "pointsman-epp ext_proc load, {seconds} s per scenario, 2 server + 2 client threads"
+            "pointsman-epp ext_proc load, {seconds} s per scenario, 2 server + {} client threads",
+            arg("--client-threads", 2)
         );
         scenario(
             "small bodies (~130 B), warm-up",
