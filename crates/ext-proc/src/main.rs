@@ -1,6 +1,6 @@
 //! `pointsman-epp`: flags, then [`pointsman_extproc::server::run`].
 
-use anyhow::{Context, bail};
+use anyhow::{Context, Result, bail};
 use clap::{ArgAction, Parser};
 use pointsman::EndpointPickerConfig;
 use pointsman::config::parse_go_duration;
@@ -52,7 +52,8 @@ struct Flags {
     /// InferencePool namespace (falls back to $NAMESPACE, then "default").
     #[arg(long)]
     pool_namespace: Option<String>,
-    /// Standalone pod selector `k=v,k2=v2` (needs Kubernetes discovery, not in this build).
+    /// Standalone mode: select Pods by labels `k=v,k2=v2` (with `--endpoint-target-ports`)
+    /// instead of an InferencePool.
     #[arg(long)]
     endpoint_selector: Option<String>,
     /// Target ports for endpoints given without a port (1 to 8, comma-separated).
@@ -178,28 +179,14 @@ fn options(flags: Flags) -> anyhow::Result<ServerOptions> {
             parse_endpoints(list, &flags.endpoint_target_ports).map_err(anyhow::Error::msg)?,
         ),
         (None, Some(path)) => EndpointSource::File(path.clone()),
-        (None, None) => {
-            if flags.endpoint_selector.is_some() {
-                bail!(
-                    "--endpoint-selector needs Kubernetes discovery, which this build lacks; give --endpoints or --endpoints-file"
-                );
-            }
-            bail!(
-                "no endpoints: give --endpoints LIST or --endpoints-file FILE (Kubernetes discovery by --pool-name is not in this build)"
-            );
-        }
+        (None, None) => kubernetes_source(&flags)?,
     };
     let tls = match (flags.secure_serving, &flags.cert_path) {
         (false, _) => Tls::Disabled,
         (true, Some(dir)) => Tls::Dir(dir.clone()),
         (true, None) => Tls::SelfSigned,
     };
-    let namespace = flags
-        .pool_namespace
-        .clone()
-        .or_else(|| std::env::var("NAMESPACE").ok())
-        .unwrap_or_else(|| "default".to_string());
-    tracing::debug!(pool = %flags.pool_name, %namespace, "pool");
+    tracing::debug!(pool = %flags.pool_name, namespace = %namespace(&flags), "pool");
     let addr = |port| SocketAddr::new(flags.bind_address, port);
     Ok(ServerOptions {
         grpc_addr: addr(flags.grpc_port),
@@ -221,4 +208,117 @@ fn options(flags: Flags) -> anyhow::Result<ServerOptions> {
         endpoints,
         pool_name: flags.pool_name,
     })
+}
+
+/// The pool's namespace: `--pool-namespace`, else `$NAMESPACE`, else `default`.
+fn namespace(flags: &Flags) -> String {
+    flags
+        .pool_namespace
+        .clone()
+        .or_else(|| std::env::var("NAMESPACE").ok())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// Endpoints from the Kubernetes API: `--endpoint-selector` (standalone) or the InferencePool
+/// named by `--pool-name`.
+#[cfg(feature = "kubernetes")]
+fn kubernetes_source(flags: &Flags) -> Result<EndpointSource> {
+    use pointsman_scraper::discovery::kubernetes::PodSource;
+    let source = match &flags.endpoint_selector {
+        Some(selector) => {
+            let mut match_labels = std::collections::BTreeMap::new();
+            for pair in selector.split(',').filter(|p| !p.trim().is_empty()) {
+                let (k, v) = pair.split_once('=').with_context(|| {
+                    format!("--endpoint-selector {selector:?}: expected k=v,k2=v2")
+                })?;
+                match_labels.insert(k.trim().to_string(), v.trim().to_string());
+            }
+            if match_labels.is_empty() {
+                bail!("--endpoint-selector {selector:?}: expected at least one k=v label");
+            }
+            if flags.endpoint_target_ports.is_empty() {
+                bail!("--endpoint-selector needs --endpoint-target-ports (1 to 8 ports)");
+            }
+            PodSource::Selector {
+                match_labels,
+                target_ports: flags.endpoint_target_ports.clone(),
+            }
+        }
+        None => PodSource::InferencePool {
+            name: flags.pool_name.clone(),
+        },
+    };
+    Ok(EndpointSource::Kubernetes {
+        namespace: namespace(flags),
+        source,
+    })
+}
+
+/// Without the `kubernetes` feature, endpoints must be given explicitly.
+#[cfg(not(feature = "kubernetes"))]
+fn kubernetes_source(_flags: &Flags) -> Result<EndpointSource> {
+    bail!(
+        "no endpoints: give --endpoints LIST or --endpoints-file FILE (this build has no Kubernetes discovery)"
+    )
+}
+
+#[cfg(all(test, feature = "kubernetes"))]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use pointsman_scraper::discovery::kubernetes::PodSource;
+
+    fn source(args: &[&str]) -> Result<EndpointSource> {
+        let flags =
+            Flags::try_parse_from(std::iter::once("pointsman-epp").chain(args.iter().copied()))?;
+        kubernetes_source(&flags)
+    }
+
+    #[test]
+    fn standalone_selector_and_pool_modes() {
+        match source(&[
+            "--endpoint-selector",
+            "app=vllm, tier=gpu",
+            "--endpoint-target-ports",
+            "8000,8001",
+            "--pool-namespace",
+            "ml",
+        ]) {
+            Ok(EndpointSource::Kubernetes {
+                namespace,
+                source:
+                    PodSource::Selector {
+                        match_labels,
+                        target_ports,
+                    },
+            }) => {
+                assert_eq!(namespace, "ml");
+                assert_eq!(match_labels.get("app").map(String::as_str), Some("vllm"));
+                assert_eq!(match_labels.get("tier").map(String::as_str), Some("gpu"));
+                assert_eq!(target_ports, vec![8000, 8001]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match source(&["--pool-name", "llama-pool", "--pool-namespace", "ml"]) {
+            Ok(EndpointSource::Kubernetes {
+                source: PodSource::InferencePool { name },
+                ..
+            }) => assert_eq!(name, "llama-pool"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_selectors_are_errors() {
+        let e = source(&[
+            "--endpoint-selector",
+            "app",
+            "--endpoint-target-ports",
+            "8000",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("expected k=v"), "{e}");
+        let e = source(&["--endpoint-selector", "app=vllm"]).unwrap_err();
+        assert!(e.to_string().contains("--endpoint-target-ports"), "{e}");
+    }
 }

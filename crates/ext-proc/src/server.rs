@@ -73,6 +73,15 @@ pub enum EndpointSource {
     /// A YAML/JSON endpoint file, reloaded on change
     /// (see [`pointsman_scraper::discovery::EndpointFile`]).
     File(PathBuf),
+    /// Pods found through the Kubernetes API: an InferencePool's selector and target ports, or
+    /// the standalone `--endpoint-selector` (feature `kubernetes`).
+    #[cfg(feature = "kubernetes")]
+    Kubernetes {
+        /// The namespace watched.
+        namespace: String,
+        /// What selects the Pods.
+        source: pointsman_scraper::discovery::kubernetes::PodSource,
+    },
 }
 
 /// Everything [`run`] needs.
@@ -259,6 +268,19 @@ pub async fn run(
             scraper.spawn(StaticDiscovery::new(list.iter().cloned()))
         }
         EndpointSource::File(path) => scraper.spawn(FileDiscovery::new(path.clone())),
+        #[cfg(feature = "kubernetes")]
+        EndpointSource::Kubernetes { namespace, source } => {
+            let client = kube::Client::try_default().await.map_err(|e| {
+                ServeError::Scraper(format!("cannot reach the Kubernetes API: {e}"))
+            })?;
+            scraper.spawn(
+                pointsman_scraper::discovery::kubernetes::KubernetesDiscovery::new(
+                    client,
+                    namespace.clone(),
+                    source.clone(),
+                ),
+            )
+        }
     };
     let metrics = Arc::new(EppMetrics::new());
     let ctx = Arc::new(ProcessorContext {
