@@ -1046,14 +1046,21 @@ pub mod build {
         }
     }
 
+    fn http_body(body: &[u8], end_of_stream: bool) -> HttpBody {
+        HttpBody {
+            body: body.to_vec(),
+            end_of_stream,
+            ..HttpBody::default()
+        }
+    }
+
     /// A request body chunk.
     pub fn request_body(body: &[u8], end_of_stream: bool) -> ProcessingRequest {
         ProcessingRequest {
-            request: Some(processing_request::Request::RequestBody(HttpBody {
-                body: body.to_vec(),
+            request: Some(processing_request::Request::RequestBody(http_body(
+                body,
                 end_of_stream,
-                ..HttpBody::default()
-            })),
+            ))),
             ..ProcessingRequest::default()
         }
     }
@@ -1061,11 +1068,10 @@ pub mod build {
     /// A response body chunk.
     pub fn response_body(body: &[u8], end_of_stream: bool) -> ProcessingRequest {
         ProcessingRequest {
-            request: Some(processing_request::Request::ResponseBody(HttpBody {
-                body: body.to_vec(),
+            request: Some(processing_request::Request::ResponseBody(http_body(
+                body,
                 end_of_stream,
-                ..HttpBody::default()
-            })),
+            ))),
             ..ProcessingRequest::default()
         }
     }

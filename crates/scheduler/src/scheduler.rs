@@ -292,15 +292,17 @@ impl Scheduler {
             candidates.clear();
             match request.subset_hint {
                 None => candidates.extend(0..states.len() as u32),
-                Some(hint) => candidates.extend(
-                    states
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, s)| {
-                            hint.iter().any(|h| hint_host(h) == s.endpoint().address())
-                        })
-                        .map(|(i, _)| i as u32),
-                ),
+                Some(hint) => {
+                    // Parse each hint entry once, not once per endpoint.
+                    let hosts: SmallVec<[&str; 16]> = hint.iter().map(|h| hint_host(h)).collect();
+                    candidates.extend(
+                        states
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, s)| hosts.contains(&s.endpoint().address()))
+                            .map(|(i, _)| i as u32),
+                    );
+                }
             }
             if candidates.is_empty() {
                 return Err(SchedulingError::NoCandidates);

@@ -124,10 +124,11 @@ pub fn run(
         })
         .collect();
     let pool = scheduler.pool();
+    let names: Vec<String> = (0..cfg.servers).map(|i| format!("sim-{i}")).collect();
     pool.update(|tx| {
-        for i in 0..cfg.servers {
+        for (i, name) in names.iter().enumerate() {
             tx.upsert(Endpoint::new(
-                format!("sim-{i}"),
+                name.as_str(),
                 format!("10.1.{}.{}", i / 250, i % 250),
                 8000,
             ));
@@ -136,8 +137,8 @@ pub fn run(
     let slot_to_server: Vec<usize> = {
         let snap = pool.snapshot();
         let mut map = vec![usize::MAX; snap.slot_capacity()];
-        for i in 0..cfg.servers {
-            if let Some(e) = snap.by_name(&format!("sim-{i}")) {
+        for (i, name) in names.iter().enumerate() {
+            if let Some(e) = snap.by_name(name) {
                 map[e.id().index()] = i;
             }
         }
@@ -165,8 +166,8 @@ pub fn run(
             Event::Scrape => {
                 let at = Timestamp::from_nanos(t);
                 pool.update(|tx| {
-                    for (i, s) in servers.iter().enumerate() {
-                        let _ = tx.set_metrics(&format!("sim-{i}"), s.metrics(requests, at));
+                    for (name, s) in names.iter().zip(&servers) {
+                        let _ = tx.set_metrics(name, s.metrics(requests, at));
                     }
                 });
                 if remaining > 0 {
