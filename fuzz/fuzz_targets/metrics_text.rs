@@ -5,13 +5,15 @@
 //! 2. every sample has a non-empty name, and its `Display` form parses back to exactly one
 //!    sample with the same name, labels, value (bit for bit, or both NaN) and timestamp;
 //! 3. extraction with each built-in engine fails exactly when the text has a malformed line,
-//!    and never reports a signal both found and missing.
+//!    and never reports a signal both found and missing;
+//! 4. extraction checking only the engine's own metrics (`Validation::Watched`) gives the same
+//!    result whenever the full check succeeds, and fails only where the full check fails.
 #![no_main]
 
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use pointsman_scraper::engine::EngineRegistry;
+use pointsman_scraper::engine::{EngineRegistry, Validation};
 use pointsman_scraper::exposition::{Sample, parse, samples};
 
 static REGISTRY: LazyLock<EngineRegistry> = LazyLock::new(EngineRegistry::builtin);
@@ -63,6 +65,11 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(out.found.len() + out.missing.len(), mapping.enabled().len());
             }
             Err(_) => assert!(malformed, "{} failed on well-formed text", mapping.name()),
+        }
+        match (mapping.extract(text), mapping.extract_with(text, Validation::Watched)) {
+            (Ok(full), watched) => assert_eq!(Ok(full), watched, "{}", mapping.name()),
+            (Err(_), Ok(_)) => {}
+            (Err(full), Err(watched)) => assert!(watched.line >= full.line, "{}", mapping.name()),
         }
     }
 });

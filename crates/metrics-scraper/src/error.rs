@@ -81,12 +81,18 @@ pub enum ScrapeErrorKind {
         /// The operating system's error.
         source: Arc<std::io::Error>,
     },
-    /// The connection failed after it was opened: reset, closed mid-response, or a response
-    /// that is not HTTP/1.1.
+    /// The connection failed after it was opened: reset, or an I/O error mid-response.
     #[error("HTTP transport: {source}")]
     Transport {
-        /// hyper's error.
-        source: Arc<hyper::Error>,
+        /// The operating system's error.
+        source: Arc<std::io::Error>,
+    },
+    /// The response is not well-formed HTTP/1.1, or the connection closed before it was
+    /// complete.
+    #[error("HTTP response: {source}")]
+    Http {
+        /// What is wrong, and where.
+        source: crate::http1::HttpError,
     },
     /// The server answered with a status other than 200.
     #[error("HTTP status {status}, expected 200")]
@@ -143,7 +149,7 @@ impl ScrapeErrorKind {
         match self {
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::Connect { .. } => ErrorKind::Connect,
-            Self::Transport { .. } => ErrorKind::Transport,
+            Self::Transport { .. } | Self::Http { .. } => ErrorKind::Transport,
             Self::Status { .. } => ErrorKind::Status,
             Self::BodyTooLarge { .. } => ErrorKind::BodyTooLarge,
             Self::NotUtf8 { .. } | Self::Parse { .. } => ErrorKind::Parse,
@@ -155,7 +161,10 @@ impl ScrapeErrorKind {
     /// See [`ScrapeError::is_transient`].
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Timeout { .. } | Self::Connect { .. } | Self::Transport { .. } => true,
+            Self::Timeout { .. }
+            | Self::Connect { .. }
+            | Self::Transport { .. }
+            | Self::Http { .. } => true,
             Self::Status { status } => *status >= 500 || *status == 429,
             _ => false,
         }
@@ -171,7 +180,8 @@ pub enum ErrorKind {
     Timeout,
     /// [`ScrapeErrorKind::Connect`].
     Connect,
-    /// [`ScrapeErrorKind::Transport`] (resets, early close).
+    /// [`ScrapeErrorKind::Transport`] (resets) and [`ScrapeErrorKind::Http`] (malformed
+    /// responses, early close).
     Transport,
     /// [`ScrapeErrorKind::Status`].
     Status,

@@ -94,6 +94,33 @@ pub fn samples(text: &str) -> Samples<'_> {
     }
 }
 
+/// Yields only the samples of the metrics named in `names`, parsed and checked as
+/// [`samples`] does; every other line (comments, other metrics) is skipped after reading its
+/// metric name, unchecked.
+///
+/// Several times faster than [`samples`] on real bodies, where the few metrics a scheduler
+/// reads sit among many histogram buckets; the price is that a malformed line of another
+/// metric goes unnoticed.
+///
+/// # Example
+///
+/// ```
+/// use pointsman_scraper::exposition::samples_named;
+///
+/// let text = "# TYPE a gauge\na 1\nb{not valid at all\na{x=\"y\"} 2\n";
+/// let values: Vec<f64> = samples_named(text, &["a"])
+///     .map(|s| s.map(|s| s.value))
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(values, [1.0, 2.0]);
+/// # Ok::<(), pointsman_scraper::exposition::ParseError>(())
+/// ```
+pub fn samples_named<'a, 'n>(text: &'a str, names: &'n [&'n str]) -> NamedSamples<'a, 'n> {
+    NamedSamples {
+        parser: parse(text),
+        names,
+    }
+}
+
 /// One parsed line of an exposition: metadata or a sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Entry<'a> {
@@ -575,6 +602,52 @@ impl<'a> Iterator for Samples<'a> {
 }
 
 impl FusedIterator for Samples<'_> {}
+
+/// Iterator over the samples of some metrics; see [`samples_named`].
+#[derive(Debug, Clone)]
+pub struct NamedSamples<'a, 'n> {
+    parser: Parser<'a>,
+    names: &'n [&'n str],
+}
+
+impl NamedSamples<'_, '_> {
+    /// The 1-based number of the line last read (0 before the first).
+    pub fn line(&self) -> usize {
+        self.parser.line
+    }
+}
+
+impl<'a> Iterator for NamedSamples<'a, '_> {
+    type Item = Result<Sample<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let line = self.parser.next_line()?;
+            let b = line.as_bytes();
+            let start = skip_blanks(b, 0);
+            if matches!(b.get(start), None | Some(b'#')) {
+                continue;
+            }
+            // Most lines are rejected by one byte per wanted name: the one just past where
+            // that name would end must end a metric name ('{', a blank or the line's end).
+            let rest = b.get(start..).unwrap_or_default();
+            let wanted = self.names.iter().any(|name| {
+                rest.get(name.len())
+                    .is_none_or(|&c| c == b'{' || is_blank(c))
+                    && !name.is_empty()
+                    && rest.get(..name.len()) == Some(name.as_bytes())
+            });
+            if !wanted {
+                continue;
+            }
+            return Some(
+                parse_sample(line, start).map_err(|e| ParseError::new(line, self.parser.line, *e)),
+            );
+        }
+    }
+}
+
+impl FusedIterator for NamedSamples<'_, '_> {}
 
 /// A malformed line: where it is and what was expected there.
 ///

@@ -16,7 +16,10 @@
 //!   per endpoint, default every 50 ms with a 1 s timeout and a 16 MiB body cap) and publishes
 //!   the extracted values into a [`pointsman::Pool`], batching many endpoints' updates into
 //!   one snapshot. [`Scraper`](scraper::Scraper) is configured, then
-//!   [spawned](scraper::Scraper::spawn) with a discovery source.
+//!   [spawned](scraper::Scraper::spawn) with a discovery source. By default only the lines
+//!   of the metrics the engine reads are parsed ([`Validation`](engine::Validation)).
+//! - [`http1`] frames the HTTP/1.1 responses the scraper reads (head via `httparse`, chunked
+//!   bodies decoded in place).
 //! - [`apply`] maps an [`EngineSample`](engine::EngineSample) onto the core's
 //!   [`Metrics`](pointsman::Metrics), keeping values the scrape lacked.
 //! - [`discovery`] holds the [`Discovery`](discovery::Discovery) trait and its sources: a
@@ -76,8 +79,8 @@
 //!
 //! # Guarantees
 //!
-//! - No `unsafe` code; no input text makes the parser or the extraction panic (fuzzed by
-//!   `fuzz/fuzz_targets/metrics_text.rs`).
+//! - No `unsafe` code; no input text makes the parser, the extraction or the HTTP framing
+//!   panic (fuzzed by `fuzz/fuzz_targets/metrics_text.rs` and `http_response.rs`).
 //! - Parsing borrows from the input; extraction allocates only for LoRA adapter names and
 //!   reported problems.
 //! - Errors are `Send + Sync` and implement `std::error::Error`.
@@ -94,6 +97,7 @@ pub mod engine;
 pub mod error;
 pub mod exposition;
 mod fetch;
+pub mod http1;
 pub mod scraper;
 pub mod spec;
 pub mod stats;

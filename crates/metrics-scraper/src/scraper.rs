@@ -52,7 +52,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::apply::apply_sample;
 use crate::discovery::{Discovery, EndpointSet, EndpointSink};
-use crate::engine::{EngineMapping, EngineRegistry, EngineSample};
+use crate::engine::{EngineMapping, EngineRegistry, EngineSample, Validation};
 use crate::error::{ConfigError, ScrapeError, ScrapeErrorKind};
 use crate::fetch::Fetcher;
 use crate::stats::{EndpointCounters, StatsHandle, StatsRegistry};
@@ -72,6 +72,7 @@ const QUEUE_CAPACITY: usize = 4096;
 /// | `path` | `/metrics` | `--model-server-metrics-path` |
 /// | `publish_interval` | 5 ms | none (one store per endpoint per poll) |
 /// | `discovery_retry` | 1 s | controller-runtime's requeue |
+/// | `validation` | [`Validation::Watched`] | every line checked ([`Validation::Full`]) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScraperConfig {
     /// Time between the starts of two polls of one endpoint; > 0.
@@ -88,6 +89,10 @@ pub struct ScraperConfig {
     pub publish_interval: Duration,
     /// Wait before calling a failed [`Discovery::run`] again; > 0.
     pub discovery_retry: Duration,
+    /// Which lines of a body are parsed and checked: only those of the metrics the engine
+    /// reads (default), or all of them, failing the poll on any malformed line as the
+    /// reference does.
+    pub validation: Validation,
 }
 
 impl ScraperConfig {
@@ -140,7 +145,8 @@ impl ScraperConfig {
                 got: "0".into(),
             });
         }
-        if !self.path.starts_with('/') || self.path.parse::<hyper::Uri>().is_err() {
+        // An origin-form request target: visible ASCII only (no spaces, no CR/LF).
+        if !self.path.starts_with('/') || !self.path.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ConfigError {
                 field: "path",
                 expected: "an absolute URI path, e.g. /metrics",
@@ -160,6 +166,7 @@ impl Default for ScraperConfig {
             path: Self::DEFAULT_PATH.into(),
             publish_interval: Self::DEFAULT_PUBLISH_INTERVAL,
             discovery_retry: Self::DEFAULT_DISCOVERY_RETRY,
+            validation: Validation::default(),
         }
     }
 }
@@ -421,7 +428,7 @@ async fn poll_endpoint(
         endpoint.host_port().into(),
         endpoint.address().into(),
         endpoint.port(),
-        shared.path.clone(),
+        &shared.path,
         config.max_body_bytes,
     );
     let mut buf = Vec::new();
@@ -474,13 +481,17 @@ async fn scrape_once(
         .map_err(|engine| ScrapeErrorKind::UnknownEngine {
             engine: engine.clone(),
         })?;
-    fetcher.fetch(buf, shared.config.timeout).await?;
-    let text = std::str::from_utf8(buf).map_err(|e| ScrapeErrorKind::NotUtf8 {
-        offset: e.valid_up_to(),
+    let body = fetcher.fetch(buf, shared.config.timeout).await?;
+    let text = std::str::from_utf8(buf.get(body).unwrap_or_default()).map_err(|e| {
+        ScrapeErrorKind::NotUtf8 {
+            offset: e.valid_up_to(),
+        }
     })?;
-    let extraction = mapping.extract(text).map_err(|e| ScrapeErrorKind::Parse {
-        source: Box::new(e),
-    })?;
+    let extraction = mapping
+        .extract_with(text, shared.config.validation)
+        .map_err(|e| ScrapeErrorKind::Parse {
+            source: Box::new(e),
+        })?;
     if !extraction.found_any() {
         return Err(ScrapeErrorKind::NoMetrics {
             engine: mapping.name().into(),

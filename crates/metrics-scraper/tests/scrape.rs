@@ -127,8 +127,17 @@ fn fault_cases(max_body: usize) -> Vec<FaultCase> {
             kind: ErrorKind::Status,
         },
         FaultCase {
+            // Lines of metrics the engine does not read are skipped unchecked
+            // (`Validation::Watched`): garbage holds none of the engine's metrics.
             name: "garbage",
             behavior: Behavior::Serve(Bytes::from_static(b"<html>this is not prometheus {{{\n")),
+            kind: ErrorKind::NoMetrics,
+        },
+        FaultCase {
+            name: "malformed line of a metric the engine reads",
+            behavior: Behavior::Serve(Bytes::from_static(
+                b"vllm:num_requests_running 1\nvllm:num_requests_waiting{{{ 2\n",
+            )),
             kind: ErrorKind::Parse,
         },
         FaultCase {
