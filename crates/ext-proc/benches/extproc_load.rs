@@ -3,16 +3,22 @@
 //! request headers, body, then response headers and body — and prints requests/s and latency
 //! percentiles.
 //!
-//! `cargo bench -p pointsman-extproc --bench extproc_load -- [--seconds N] [--concurrency N] [--client-threads N]`
+//! `cargo bench -p pointsman-extproc --bench extproc_load -- [--seconds N] [--concurrency N]
+//! [--client-threads N] [--only SUBSTRING]`
 //!
 //! Scenarios: small chat bodies at high concurrency (throughput), 220 KB chat bodies
-//! (throughput), and small bodies one at a time (added latency per request: the time from
-//! sending the request headers to receiving the last echoed body chunk).
+//! (throughput), and small bodies one at a time from a single-threaded client (added latency
+//! per request: the time from sending the request headers to receiving the last echoed body
+//! chunk). Each runs against `pointsman-epp` and against an echo ext_proc server on the same
+//! transport (no parsing, no scheduling): the floor the protocol itself sets on this machine.
 #![allow(missing_docs)]
 
-use envoy_types::pb::envoy::service::ext_proc::v3::ProcessingRequest;
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_client::ExternalProcessorClient;
+use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::{
+    ExternalProcessor, ExternalProcessorServer,
+};
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as P;
+use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
 use pointsman::EndpointPickerConfig;
 use pointsman_extproc::endpoints::parse_endpoints;
 use pointsman_extproc::server::{EndpointSource, ServerOptions, Tls, run};
@@ -166,10 +172,97 @@ async fn scenario(
     );
 }
 
+/// The transport floor: an ext_proc server doing the least Envoy needs (answer headers, echo
+/// the body as one streamed chunk), no parsing and no scheduling, on the same tonic settings.
+/// Its figures, measured in the same run, separate the protocol's cost from the picker's.
+#[derive(Default)]
+struct EchoProcessor;
+
+#[tonic::async_trait]
+impl ExternalProcessor for EchoProcessor {
+    type ProcessStream = std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<ProcessingResponse, tonic::Status>> + Send>,
+    >;
+
+    async fn process(
+        &self,
+        request: tonic::Request<tonic::Streaming<ProcessingRequest>>,
+    ) -> Result<tonic::Response<Self::ProcessStream>, tonic::Status> {
+        use envoy_types::pb::envoy::service::ext_proc::v3::{
+            BodyMutation, BodyResponse, CommonResponse, HeadersResponse, StreamedBodyResponse,
+            body_mutation::Mutation, processing_request::Request as Q,
+        };
+        let inbound = request.into_inner();
+        let stream = futures_util::stream::unfold(inbound, |mut inbound| async move {
+            let msg = inbound.message().await.ok()??;
+            let headers = || Some(HeadersResponse::default());
+            let echo = |body: Vec<u8>, end_of_stream: bool| {
+                Some(BodyResponse {
+                    response: Some(CommonResponse {
+                        body_mutation: Some(BodyMutation {
+                            mutation: Some(Mutation::StreamedResponse(StreamedBodyResponse {
+                                body,
+                                end_of_stream,
+                                ..Default::default()
+                            })),
+                        }),
+                        ..Default::default()
+                    }),
+                })
+            };
+            let response = match msg.request? {
+                Q::RequestHeaders(_) => P::RequestHeaders(headers()?),
+                Q::ResponseHeaders(_) => P::ResponseHeaders(headers()?),
+                Q::RequestBody(b) => P::RequestBody(echo(b.body, b.end_of_stream)?),
+                Q::ResponseBody(b) => P::ResponseBody(echo(b.body, b.end_of_stream)?),
+                _ => return None,
+            };
+            Some((
+                Ok(ProcessingResponse {
+                    response: Some(response),
+                    ..Default::default()
+                }),
+                inbound,
+            ))
+        });
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+}
+
+async fn connect(url: &str) -> Channel {
+    let mut tries = 0;
+    loop {
+        match Channel::from_shared(url.to_string())
+            .expect("url")
+            .tcp_nodelay(true)
+            .initial_stream_window_size(Some(8 << 20))
+            .initial_connection_window_size(Some(64 << 20))
+            .connect()
+            .await
+        {
+            Ok(c) => return c,
+            Err(_) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+}
+
 fn main() {
     let seconds = arg("--seconds", 5);
     let concurrency = arg("--concurrency", 64);
+    let client_threads = arg("--client-threads", 2) as usize;
+    let only: Option<String> = {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     let grpc_port = free_port();
+    let echo_port = free_port();
     let options = ServerOptions {
         grpc_addr: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
         health_addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
@@ -202,67 +295,72 @@ fn main() {
             eprintln!("server: {e}");
         }
     });
+    server_rt.spawn(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", echo_port))
+            .await
+            .expect("bind echo");
+        tonic::transport::Server::builder()
+            .initial_stream_window_size(Some(8 << 20))
+            .initial_connection_window_size(Some(64 << 20))
+            .add_service(ExternalProcessorServer::new(EchoProcessor))
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            )
+            .await
+            .expect("echo server");
+    });
+    println!(
+        "pointsman-epp ext_proc load, {seconds} s per scenario, 2 server threads; \
+         throughput with {client_threads} client threads, latency with one client thread"
+    );
+    let epp_url = format!("http://127.0.0.1:{grpc_port}");
+    let echo_url = format!("http://127.0.0.1:{echo_port}");
     let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(arg("--client-threads", 2) as usize)
+        .worker_threads(client_threads)
         .enable_all()
         .build()
         .expect("runtime");
-    client_rt.block_on(async move {
-        let url = format!("http://127.0.0.1:{grpc_port}");
-        let mut channels = Vec::new();
-        for _ in 0..4 {
-            let mut tries = 0;
-            loop {
-                match Channel::from_shared(url.clone())
-                    .expect("url")
-                    .tcp_nodelay(true)
-                    .initial_stream_window_size(Some(8 << 20))
-                    .initial_connection_window_size(Some(64 << 20))
-                    .connect()
-                    .await
-                {
-                    Ok(c) => {
-                        channels.push(c);
-                        break;
-                    }
-                    Err(_) if tries < 100 => {
-                        tries += 1;
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    Err(e) => panic!("connect: {e}"),
-                }
+    client_rt.block_on(async {
+        for (server, url) in [("pointsman-epp", &epp_url), ("echo floor", &echo_url)] {
+            let mut channels = Vec::new();
+            for _ in 0..4 {
+                channels.push(connect(url).await);
+            }
+            let small = format!("{server}: small bodies (~130 B)");
+            if wanted(&small) {
+                scenario(&format!("{small}, warm-up"), &channels, 64, concurrency, 1).await;
+                scenario(&small, &channels, 64, concurrency, seconds).await;
+            }
+            let large = format!("{server}: 220 KB chat bodies");
+            if wanted(&large) {
+                scenario(&large, &channels, 220_000, concurrency.min(16), seconds).await;
             }
         }
-        println!(
-            "pointsman-epp ext_proc load, {seconds} s per scenario, 2 server + {} client threads",
-            arg("--client-threads", 2)
-        );
-        scenario(
-            "small bodies (~130 B), warm-up",
-            &channels,
-            64,
-            concurrency,
-            1,
-        )
-        .await;
-        scenario("small bodies (~130 B)", &channels, 64, concurrency, seconds).await;
-        scenario(
-            "220 KB chat bodies",
-            &channels,
-            220_000,
-            concurrency.min(16),
-            seconds,
-        )
-        .await;
-        scenario(
-            "small bodies, one at a time",
-            &channels[..1],
-            64,
-            1,
-            seconds,
-        )
-        .await;
     });
     drop(client_rt);
+    // Added latency: one request at a time from a single-threaded client, as an Envoy worker
+    // (one event-loop thread) sends them; a multi-threaded client would add its own thread
+    // hand-offs to every figure.
+    let latency_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    latency_rt.block_on(async {
+        for (server, url) in [("pointsman-epp", &epp_url), ("echo floor", &echo_url)] {
+            let name = format!("{server}: small bodies, one at a time");
+            if wanted(&name) {
+                let channel = connect(url).await;
+                scenario(
+                    &format!("{name}, warm-up"),
+                    std::slice::from_ref(&channel),
+                    64,
+                    1,
+                    1,
+                )
+                .await;
+                scenario(&name, &[channel], 64, 1, seconds).await;
+            }
+        }
+    });
     server_rt.shutdown_timeout(Duration::from_secs(1));
 }

@@ -150,6 +150,42 @@ struct StreamState {
     done: bool,
 }
 
+impl StreamState {
+    /// Reads and processes inbound messages until a response is ready; `None` once the stream
+    /// is over (closed by the processor, or ended or broken by the client).
+    async fn next_response(&mut self) -> Option<Result<ProcessingResponse, Status>> {
+        loop {
+            if let Some(r) = self.pending.pop_front() {
+                return Some(Ok(r));
+            }
+            if self.done {
+                return None;
+            }
+            match self.inbound.message().await {
+                Ok(Some(msg)) => {
+                    self.out.clear();
+                    match self.processor.on_message(msg, &mut self.out) {
+                        Ok(flow) => {
+                            self.pending.extend(self.out.drain(..));
+                            self.done = flow == Flow::Close;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "ext_proc protocol error");
+                            self.done = true;
+                            return Some(Err(Status::failed_precondition(e.to_string())));
+                        }
+                    }
+                }
+                Ok(None) => return None,
+                Err(status) => {
+                    tracing::debug!(%status, "ext_proc stream ended by the client");
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl ExternalProcessor for ExtProcService {
     type ProcessStream = ResponseStream;
@@ -158,43 +194,25 @@ impl ExternalProcessor for ExtProcService {
         &self,
         request: Request<Streaming<ProcessingRequest>>,
     ) -> Result<Response<Self::ProcessStream>, Status> {
-        let state = StreamState {
+        let mut state = StreamState {
             inbound: request.into_inner(),
             processor: StreamProcessor::new(self.ctx.clone()),
             pending: VecDeque::new(),
             out: Vec::new(),
             done: false,
         };
-        let stream = futures_util::stream::unfold(state, |mut s| async move {
-            loop {
-                if let Some(r) = s.pending.pop_front() {
-                    return Some((Ok(r), s));
-                }
-                if s.done {
-                    return None;
-                }
-                match s.inbound.message().await {
-                    Ok(Some(msg)) => {
-                        s.out.clear();
-                        match s.processor.on_message(msg, &mut s.out) {
-                            Ok(flow) => {
-                                s.pending.extend(s.out.drain(..));
-                                s.done = flow == Flow::Close;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "ext_proc protocol error");
-                                s.done = true;
-                                return Some((Err(Status::failed_precondition(e.to_string())), s));
-                            }
-                        }
-                    }
-                    Ok(None) => return None,
-                    Err(status) => {
-                        tracing::debug!(%status, "ext_proc stream ended by the client");
-                        return None;
-                    }
-                }
-            }
+        // The gRPC response headers leave when this function returns. Returning only once the
+        // first response is ready lets them share one write (and one wake-up of the client)
+        // with that response; Envoy sends the request's messages without waiting for them.
+        match state.next_response().await {
+            Some(Ok(first)) => state.pending.push_front(first),
+            Some(Err(status)) => return Err(status),
+            None => {}
+        }
+        // Boxed: `unfold` moves its state in and out of the future on every message.
+        let stream = futures_util::stream::unfold(Box::new(state), |mut s| async move {
+            let next = s.next_response().await?;
+            Some((next, s))
         });
         Ok(Response::new(Box::pin(stream)))
     }
