@@ -1,5 +1,8 @@
 //! Shared fixtures for pointsman's criterion benchmarks: realistic pools and prompts, and a
-//! heap-counting allocator for measuring bytes per index entry.
+//! heap-counting allocator for measuring bytes per index entry; per-thread CPU time for
+//! benches that report cores ([`cpu`]).
+
+pub mod cpu;
 
 use pointsman::time::{ManualClock, Timestamp};
 use pointsman::{ChatMessage, Endpoint, Metrics, Pool, Scheduler};

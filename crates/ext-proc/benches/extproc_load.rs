@@ -20,6 +20,7 @@ use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::{
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as P;
 use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
 use pointsman::EndpointPickerConfig;
+use pointsman_benches::cpu::ThreadCpu;
 use pointsman_extproc::endpoints::parse_endpoints;
 use pointsman_extproc::server::{EndpointSource, ServerOptions, Tls, run};
 use pointsman_extproc::stream::{ProcessorOptions, build};
@@ -137,6 +138,7 @@ async fn scenario(
             )
         })
         .collect();
+    let cpu_before = ThreadCpu::now();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -160,10 +162,14 @@ async fn scenario(
         all.extend(t.await.expect("task"));
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = ThreadCpu::now();
+    let per_request = |prefix: &str| 1e6 * cpu_after.since(&cpu_before, prefix) / all.len() as f64;
+    let (server_cpu, client_cpu) = (per_request("epp-server"), per_request("load-client"));
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 - 1.0) * p) as usize];
     println!(
-        "{name:<34} {:>9.0} req/s  n={:<7} p50={:>8.1?} p90={:>8.1?} p99={:>8.1?}",
+        "{name:<46} {:>7.0} req/s  n={:<7} p50={:>8.1?} p90={:>8.1?} p99={:>8.1?}  \
+         CPU/req: server {server_cpu:.1} µs, client {client_cpu:.1} µs",
         all.len() as f64 / elapsed,
         all.len(),
         pct(0.5),
@@ -287,6 +293,7 @@ fn main() {
     };
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("epp-server")
         .enable_all()
         .build()
         .expect("runtime");
@@ -317,6 +324,7 @@ fn main() {
     let echo_url = format!("http://127.0.0.1:{echo_port}");
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(client_threads)
+        .thread_name("load-client")
         .enable_all()
         .build()
         .expect("runtime");
@@ -341,26 +349,33 @@ fn main() {
     // Added latency: one request at a time from a single-threaded client, as an Envoy worker
     // (one event-loop thread) sends them; a multi-threaded client would add its own thread
     // hand-offs to every figure.
-    let latency_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    latency_rt.block_on(async {
-        for (server, url) in [("pointsman-epp", &epp_url), ("echo floor", &echo_url)] {
-            let name = format!("{server}: small bodies, one at a time");
-            if wanted(&name) {
-                let channel = connect(url).await;
-                scenario(
-                    &format!("{name}, warm-up"),
-                    std::slice::from_ref(&channel),
-                    64,
-                    1,
-                    1,
-                )
-                .await;
-                scenario(&name, &[channel], 64, 1, seconds).await;
-            }
-        }
-    });
+    let latency_client = std::thread::Builder::new()
+        .name("load-client".into())
+        .spawn(move || {
+            let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+            let latency_rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            latency_rt.block_on(async {
+                for (server, url) in [("pointsman-epp", &epp_url), ("echo floor", &echo_url)] {
+                    let name = format!("{server}: small bodies, one at a time");
+                    if wanted(&name) {
+                        let channel = connect(url).await;
+                        scenario(
+                            &format!("{name}, warm-up"),
+                            std::slice::from_ref(&channel),
+                            64,
+                            1,
+                            1,
+                        )
+                        .await;
+                        scenario(&name, &[channel], 64, 1, seconds).await;
+                    }
+                }
+            });
+        })
+        .expect("client thread");
+    latency_client.join().expect("latency client");
     server_rt.shutdown_timeout(Duration::from_secs(1));
 }

@@ -22,7 +22,6 @@
 //! | small (138 B) | 0.66 cores, 33 µs per poll | 0.47 cores, 23 µs per poll |
 //! | vLLM capture (53 KB) | 1.5–1.6 cores, 125 µs per poll, only 60% of polls made | 0.95 cores, 48 µs per poll, 99% of polls |
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +32,7 @@ use hyper::Response;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use pointsman::{Endpoint, Pool};
+use pointsman_benches::cpu::ThreadCpu;
 use pointsman_scraper::discovery::StaticDiscovery;
 use pointsman_scraper::engine::EngineRegistry;
 use pointsman_scraper::scraper::{Scraper, ScraperConfig};
@@ -66,39 +66,6 @@ fn options() -> Options {
         i += 2;
     }
     o
-}
-
-/// CPU seconds (user + system) of this process's threads, summed by thread name.
-fn cpu_by_thread_name() -> HashMap<String, f64> {
-    let ticks_per_sec = 100.0; // USER_HZ on Linux.
-    let mut out = HashMap::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        // "tid (comm) state ...": fields after the closing parenthesis, utime is the 12th.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[open + 1..close].to_string();
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        let ticks: f64 = [11, 12]
-            .iter()
-            .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<f64>().ok()))
-            .sum();
-        *out.entry(name).or_insert(0.0) += ticks / ticks_per_sec;
-    }
-    out
-}
-
-fn group(cpu: &HashMap<String, f64>, prefix: &str) -> f64 {
-    cpu.iter()
-        .filter(|(name, _)| name.starts_with(prefix))
-        .map(|(_, s)| s)
-        .sum()
 }
 
 fn body(kind: &str) -> Bytes {
@@ -187,11 +154,11 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500));
 
     let before = stats.snapshot();
-    let cpu_before = cpu_by_thread_name();
+    let cpu_before = ThreadCpu::now();
     let wall = Instant::now();
     std::thread::sleep(Duration::from_secs(o.seconds));
     let elapsed = wall.elapsed().as_secs_f64();
-    let cpu_after = cpu_by_thread_name();
+    let cpu_after = ThreadCpu::now();
     let after = stats.snapshot();
 
     let attempts = |s: &pointsman_scraper::stats::ScraperStats| -> u64 {
@@ -203,9 +170,9 @@ fn main() {
     let polls = attempts(&after) - attempts(&before);
     let failed = errors(&after) - errors(&before);
     let publishes = after.publishes - before.publishes;
-    let scraper_cpu = group(&cpu_after, "scraper") - group(&cpu_before, "scraper");
-    let server_cpu = group(&cpu_after, "server") - group(&cpu_before, "server");
-    let total_cpu: f64 = cpu_after.values().sum::<f64>() - cpu_before.values().sum::<f64>();
+    let scraper_cpu = cpu_after.since(&cpu_before, "scraper");
+    let server_cpu = cpu_after.since(&cpu_before, "server");
+    let total_cpu = cpu_after.since(&cpu_before, "");
     let expected = o.endpoints as f64 * elapsed / ScraperConfig::DEFAULT_INTERVAL.as_secs_f64();
 
     println!(
