@@ -632,9 +632,9 @@ impl EngineMapping {
                 }
             }
         }
-        let lines: &mut dyn Iterator<Item = Result<Sample<'_>, ParseError>> = match validation {
-            Validation::Full => &mut samples(text),
-            Validation::Watched => &mut samples_named(text, names.get(..watching).unwrap_or(&[])),
+        let lines = match validation {
+            Validation::Full => samples(text),
+            Validation::Watched => samples_named(text, names.get(..watching).unwrap_or(&[])),
         };
         for sample in lines {
             let sample = sample?;

@@ -88,9 +88,10 @@ pub fn parse(text: &str) -> Parser<'_> {
 /// assert_eq!(names, ["up", "up"]);
 /// # Ok::<(), pointsman_scraper::exposition::ParseError>(())
 /// ```
-pub fn samples(text: &str) -> Samples<'_> {
+pub fn samples(text: &str) -> Samples<'_, 'static> {
     Samples {
         parser: parse(text),
+        names: None,
     }
 }
 
@@ -114,10 +115,10 @@ pub fn samples(text: &str) -> Samples<'_> {
 /// assert_eq!(values, [1.0, 2.0]);
 /// # Ok::<(), pointsman_scraper::exposition::ParseError>(())
 /// ```
-pub fn samples_named<'a, 'n>(text: &'a str, names: &'n [&'n str]) -> NamedSamples<'a, 'n> {
-    NamedSamples {
+pub fn samples_named<'a, 'n>(text: &'a str, names: &'n [&'n str]) -> Samples<'a, 'n> {
+    Samples {
         parser: parse(text),
-        names,
+        names: Some(names),
     }
 }
 
@@ -566,20 +567,22 @@ impl<'a> Iterator for Parser<'a> {
 
 impl FusedIterator for Parser<'_> {}
 
-/// Iterator over the samples of an exposition; see [`samples`].
+/// Iterator over the samples of an exposition; see [`samples`] and [`samples_named`].
 #[derive(Debug, Clone)]
-pub struct Samples<'a> {
+pub struct Samples<'a, 'n> {
     parser: Parser<'a>,
+    /// Only these metrics, other lines unchecked; `None`: every line, checked.
+    names: Option<&'n [&'n str]>,
 }
 
-impl Samples<'_> {
+impl Samples<'_, '_> {
     /// The 1-based number of the line last read (0 before the first).
     pub fn line(&self) -> usize {
         self.parser.line
     }
 }
 
-impl<'a> Iterator for Samples<'a> {
+impl<'a> Iterator for Samples<'a, '_> {
     type Item = Result<Sample<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -589,65 +592,41 @@ impl<'a> Iterator for Samples<'a> {
             let start = skip_blanks(b, 0);
             let result = match b.get(start) {
                 None => continue,
-                // Still checked, but the entry is dropped.
-                Some(b'#') => match parse_comment(line, start + 1) {
-                    Ok(_) => continue,
-                    Err(e) => Err(e),
+                // Comments are still checked when every line is, but their entry is dropped.
+                Some(b'#') => match self.names {
+                    Some(_) => continue,
+                    None => match parse_comment(line, start + 1) {
+                        Ok(_) => continue,
+                        Err(e) => Err(e),
+                    },
                 },
-                Some(_) => parse_sample(line, start),
+                Some(_) => {
+                    if let Some(names) = self.names {
+                        if !starts_with_any(b.get(start..).unwrap_or_default(), names) {
+                            continue;
+                        }
+                    }
+                    parse_sample(line, start)
+                }
             };
             return Some(result.map_err(|e| ParseError::new(line, self.parser.line, *e)));
         }
     }
 }
 
-impl FusedIterator for Samples<'_> {}
-
-/// Iterator over the samples of some metrics; see [`samples_named`].
-#[derive(Debug, Clone)]
-pub struct NamedSamples<'a, 'n> {
-    parser: Parser<'a>,
-    names: &'n [&'n str],
+/// Whether `line` starts with the metric name of one of `names`. Most lines are rejected by
+/// one byte per name: the one just past where that name would end must end a metric name
+/// (`{`, a blank or the line's end).
+fn starts_with_any(line: &[u8], names: &[&str]) -> bool {
+    names.iter().any(|name| {
+        line.get(name.len())
+            .is_none_or(|&c| c == b'{' || is_blank(c))
+            && !name.is_empty()
+            && line.get(..name.len()) == Some(name.as_bytes())
+    })
 }
 
-impl NamedSamples<'_, '_> {
-    /// The 1-based number of the line last read (0 before the first).
-    pub fn line(&self) -> usize {
-        self.parser.line
-    }
-}
-
-impl<'a> Iterator for NamedSamples<'a, '_> {
-    type Item = Result<Sample<'a>, ParseError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let line = self.parser.next_line()?;
-            let b = line.as_bytes();
-            let start = skip_blanks(b, 0);
-            if matches!(b.get(start), None | Some(b'#')) {
-                continue;
-            }
-            // Most lines are rejected by one byte per wanted name: the one just past where
-            // that name would end must end a metric name ('{', a blank or the line's end).
-            let rest = b.get(start..).unwrap_or_default();
-            let wanted = self.names.iter().any(|name| {
-                rest.get(name.len())
-                    .is_none_or(|&c| c == b'{' || is_blank(c))
-                    && !name.is_empty()
-                    && rest.get(..name.len()) == Some(name.as_bytes())
-            });
-            if !wanted {
-                continue;
-            }
-            return Some(
-                parse_sample(line, start).map_err(|e| ParseError::new(line, self.parser.line, *e)),
-            );
-        }
-    }
-}
-
-impl FusedIterator for NamedSamples<'_, '_> {}
+impl FusedIterator for Samples<'_, '_> {}
 
 /// A malformed line: where it is and what was expected there.
 ///

@@ -20,7 +20,7 @@ fn send_sync<T: Send + Sync>() {}
 #[test]
 fn public_types_are_send_and_sync() {
     send_sync::<Parser<'static>>();
-    send_sync::<Samples<'static>>();
+    send_sync::<Samples<'static, 'static>>();
     send_sync::<Entry<'static>>();
     send_sync::<Sample<'static>>();
     send_sync::<Labels<'static>>();
