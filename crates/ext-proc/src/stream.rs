@@ -493,8 +493,11 @@ impl StreamProcessor {
         if let Some(id) = &self.incoming.request_id {
             return id.clone();
         }
+        // The process id is read once: `getpid` is a system call.
+        static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        let pid = *PID.get_or_init(std::process::id);
         let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
-        let id = format!("pointsman-{:x}-{n:x}", std::process::id());
+        let id = format!("pointsman-{pid:x}-{n:x}");
         self.incoming.request_id = Some(id.clone());
         self.incoming
             .headers
