@@ -17,14 +17,19 @@
 //! server share the machine's cores, and a tonic client spent as much CPU per request as the
 //! server did, which capped the figures at what the two together could do.
 //!
-//! Figures on the 2-core CI machine (three runs, 5 s each, ranges; echo floor in the same runs):
+//! Figures on the 2-core CI machine (three runs, 5 s each, ranges). pointsman-epp serves on
+//! its default two single-threaded worker runtimes (`--grpc-workers`); the echo floor is plain
+//! tonic on a two-thread work-stealing runtime, measured in the same runs.
 //!
 //! | scenario | pointsman-epp | echo floor | target |
 //! | --- | --- | --- | --- |
-//! | small bodies, 64 streams | 19.2k–25.6k req/s (21.0k–22.9k with one client thread) | 28.4k–35.2k req/s | ≥ 20k |
-//! | 220 KB chat bodies, 16 streams | 2.26k–2.87k req/s | 2.80k–3.21k req/s | ≥ 2k |
-//! | small bodies, one at a time, p50 | 165–176 µs | 138–147 µs | < 200 µs |
-//! | server CPU per small request | 46–58 µs | 30–37 µs | |
+//! | small bodies, 64 streams | 21.9k–30.6k req/s | 24.1k–32.9k req/s | ≥ 20k |
+//! | 220 KB chat bodies, 16 streams | 2.52k–2.84k req/s | 3.23k–3.38k req/s | ≥ 2k |
+//! | small bodies, one at a time, p50 | 167–180 µs | 121–139 µs | < 200 µs |
+//! | server CPU per small request | 32–44 µs | 30–43 µs | |
+//!
+//! With ext_proc on the shared work-stealing runtime (`--grpc-workers 0`, the previous design)
+//! the same requests took 46–62 µs of server CPU and 17.5k–25.6k req/s.
 //!
 //! For scale: a bare TCP ping-pong between two processes on this machine takes 83 µs (p50).
 #![allow(missing_docs)]
@@ -252,7 +257,9 @@ async fn scenario(
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = ThreadCpu::now();
     let per_request = |prefix: &str| 1e6 * cpu_after.since(&cpu_before, prefix) / all.len() as f64;
-    let (server_cpu, client_cpu) = (per_request("epp-server"), per_request("load-client"));
+    // The server's runtime, plus pointsman-epp's own ext_proc worker threads.
+    let server_cpu = per_request("epp-server") + per_request("grpc-worker");
+    let client_cpu = per_request("load-client");
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 - 1.0) * p) as usize];
     println!(
@@ -384,6 +391,7 @@ fn main() {
             .expect("endpoints"),
         ),
         pool_name: "bench".into(),
+        grpc_workers: arg("--grpc-workers", 2) as usize,
     };
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

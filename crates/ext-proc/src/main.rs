@@ -83,6 +83,10 @@ struct Flags {
     /// Largest request body buffered, in bytes; larger requests get 413.
     #[arg(long, default_value_t = 64 << 20)]
     max_body_bytes: usize,
+    /// Threads serving ext_proc, each with its own single-threaded runtime and a share of the
+    /// gateway's connections; 0 serves them on the shared runtime. Default: one per CPU.
+    #[arg(long)]
+    grpc_workers: Option<usize>,
     /// Log filter (tracing EnvFilter syntax), overridden by $RUST_LOG.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -207,6 +211,9 @@ fn options(flags: Flags) -> anyhow::Result<ServerOptions> {
         staleness: flags.metrics_staleness_threshold,
         endpoints,
         pool_name: flags.pool_name,
+        grpc_workers: flags.grpc_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
     })
 }
 
