@@ -2,7 +2,7 @@
 //! response head (status line and headers, parsed with [`httparse`]) and an in-place decoder
 //! for `Transfer-Encoding: chunked` bodies.
 //!
-//! The scraper's connection ([`fetch`](crate::fetch)) reads straight into one reusable buffer
+//! The scraper's connection to each endpoint reads straight into one reusable buffer
 //! and frames the body with these; there is no connection task, request channel or body
 //! channel per poll. Hand-written rather than hyper's client because, at a thousand endpoints
 //! polled every 50 ms, hyper's per-request machinery (a connection task, request and body
