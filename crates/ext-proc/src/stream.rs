@@ -1025,27 +1025,18 @@ pub mod build {
     use envoy_types::pb::envoy::config::core::v3::Metadata;
     use envoy_types::pb::envoy::service::ext_proc::v3::{HttpTrailers, ProtocolConfiguration};
 
-    /// Request headers (`end_of_stream` when there is no body).
-    pub fn request_headers(headers: &[(&str, &str)], end_of_stream: bool) -> ProcessingRequest {
+    fn message(request: processing_request::Request) -> ProcessingRequest {
         ProcessingRequest {
-            request: Some(processing_request::Request::RequestHeaders(HttpHeaders {
-                headers: Some(header_map(headers)),
-                end_of_stream,
-                ..HttpHeaders::default()
-            })),
+            request: Some(request),
             ..ProcessingRequest::default()
         }
     }
 
-    /// Response headers.
-    pub fn response_headers(headers: &[(&str, &str)], end_of_stream: bool) -> ProcessingRequest {
-        ProcessingRequest {
-            request: Some(processing_request::Request::ResponseHeaders(HttpHeaders {
-                headers: Some(header_map(headers)),
-                end_of_stream,
-                ..HttpHeaders::default()
-            })),
-            ..ProcessingRequest::default()
+    fn http_headers(headers: &[(&str, &str)], end_of_stream: bool) -> HttpHeaders {
+        HttpHeaders {
+            headers: Some(header_map(headers)),
+            end_of_stream,
+            ..HttpHeaders::default()
         }
     }
 
@@ -1057,46 +1048,50 @@ pub mod build {
         }
     }
 
+    /// Request headers (`end_of_stream` when there is no body).
+    pub fn request_headers(headers: &[(&str, &str)], end_of_stream: bool) -> ProcessingRequest {
+        message(processing_request::Request::RequestHeaders(http_headers(
+            headers,
+            end_of_stream,
+        )))
+    }
+
+    /// Response headers.
+    pub fn response_headers(headers: &[(&str, &str)], end_of_stream: bool) -> ProcessingRequest {
+        message(processing_request::Request::ResponseHeaders(http_headers(
+            headers,
+            end_of_stream,
+        )))
+    }
+
     /// A request body chunk.
     pub fn request_body(body: &[u8], end_of_stream: bool) -> ProcessingRequest {
-        ProcessingRequest {
-            request: Some(processing_request::Request::RequestBody(http_body(
-                body,
-                end_of_stream,
-            ))),
-            ..ProcessingRequest::default()
-        }
+        message(processing_request::Request::RequestBody(http_body(
+            body,
+            end_of_stream,
+        )))
     }
 
     /// A response body chunk.
     pub fn response_body(body: &[u8], end_of_stream: bool) -> ProcessingRequest {
-        ProcessingRequest {
-            request: Some(processing_request::Request::ResponseBody(http_body(
-                body,
-                end_of_stream,
-            ))),
-            ..ProcessingRequest::default()
-        }
+        message(processing_request::Request::ResponseBody(http_body(
+            body,
+            end_of_stream,
+        )))
     }
 
     /// Request trailers.
     pub fn request_trailers() -> ProcessingRequest {
-        ProcessingRequest {
-            request: Some(processing_request::Request::RequestTrailers(
-                HttpTrailers::default(),
-            )),
-            ..ProcessingRequest::default()
-        }
+        message(processing_request::Request::RequestTrailers(
+            HttpTrailers::default(),
+        ))
     }
 
     /// Response trailers.
     pub fn response_trailers() -> ProcessingRequest {
-        ProcessingRequest {
-            request: Some(processing_request::Request::ResponseTrailers(
-                HttpTrailers::default(),
-            )),
-            ..ProcessingRequest::default()
-        }
+        message(processing_request::Request::ResponseTrailers(
+            HttpTrailers::default(),
+        ))
     }
 
     /// Adds `protocol_config` announcing BUFFERED (`buffered`) or FULL_DUPLEX_STREAMED modes.
