@@ -441,23 +441,7 @@ impl StreamProcessor {
 
     fn schedule_headers_only(&mut self, out: &mut Vec<ProcessingResponse>) -> Flow {
         let id = self.request_id();
-        let subset: Vec<&str> = self
-            .incoming
-            .subset
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
-        let mut request = Request::new(&id, "");
-        if self.incoming.subset.is_some() {
-            request = request.with_subset_hint(&subset);
-        }
-        let started = Instant::now();
-        let result = self.ctx.scheduler.schedule(&request);
-        self.ctx
-            .metrics
-            .scheduler_e2e
-            .observe(started.elapsed().as_secs_f64());
+        let result = self.schedule_timed(Request::new(&id, ""));
         match result {
             Ok(decision) => {
                 let dest = decision.destination();
@@ -611,13 +595,6 @@ impl StreamProcessor {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let subset: Vec<&str> = self
-            .incoming
-            .subset
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
         let mut request = Request::new(id, target_model)
             .with_prompt(parsed.prompt.as_prompt())
             .with_priority(priority)
@@ -626,16 +603,32 @@ impl StreamProcessor {
         if let Some(salt) = parsed.cache_salt.as_deref() {
             request = request.with_cache_salt(salt);
         }
-        if self.incoming.subset.is_some() {
-            request = request.with_subset_hint(&subset);
-        }
+        let result = self.schedule_timed(request);
+        self.ctx.metrics.attempt(result.is_ok(), target_model);
+        result
+    }
+
+    /// Schedules `request` with the stream's subset hint, if any, recording the scheduling
+    /// latency.
+    fn schedule_timed(&self, request: Request<'_>) -> Result<Decision, SchedulingError> {
+        let subset: Vec<&str> = self
+            .incoming
+            .subset
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        let request = if self.incoming.subset.is_some() {
+            request.with_subset_hint(&subset)
+        } else {
+            request
+        };
         let started = Instant::now();
         let result = self.ctx.scheduler.schedule(&request);
         self.ctx
             .metrics
             .scheduler_e2e
             .observe(started.elapsed().as_secs_f64());
-        self.ctx.metrics.attempt(result.is_ok(), target_model);
         result
     }
 
